@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "mcp-gateway",
+    products: [
+        .executable(name: "mcp-gateway", targets: ["mcp-gateway"]),
+    ],
+    targets: [
+        // C: system libraries and a logic-free shim for what Swift cannot import.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(
+            name: "CGatewayShims",
+            linkerSettings: [
+                .linkedLibrary("ev"), .linkedLibrary("hiredis"),
+                .linkedLibrary("curl"), .linkedLibrary("http_parser"),
+            ]
+        ),
+        // Pure logic: JSON, MCP, configuration, the tool index. Imports no C module.
+        .target(name: "GatewayCore", swiftSettings: swiftSettings),
+        // The libev loop as a Swift executor, watchers, timers, signals.
+        .target(name: "Reactor", dependencies: ["CGatewayShims"], swiftSettings: swiftSettings),
+        // HTTP/1.1 server on the loop (http-parser).
+        .target(name: "HTTP", dependencies: ["Reactor", "GatewayCore", "CGatewayShims"], swiftSettings: swiftSettings),
+        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi).
+        .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ"], swiftSettings: swiftSettings),
+        // The application: admin API, /mcp, registry.
+        .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
+        .executableTarget(name: "mcp-gateway", dependencies: ["Gateway", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
+    ]
+)

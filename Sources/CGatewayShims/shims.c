@@ -1,0 +1,33 @@
+#define _GNU_SOURCE
+#include "CGatewayShims.h"
+#include <hiredis/adapters/libev.h>
+
+struct ev_loop *gw_ev_default_loop(void) { return ev_default_loop(EVFLAG_AUTO); }
+void gw_ev_io_init(ev_io *w, void (*cb)(struct ev_loop *, ev_io *, int), int fd, int events) { ev_io_init(w, cb, fd, events); }
+void gw_ev_io_set(ev_io *w, int fd, int events) { ev_io_set(w, fd, events); }
+void gw_ev_timer_init(ev_timer *w, void (*cb)(struct ev_loop *, ev_timer *, int), double after, double repeat) { ev_timer_init(w, cb, after, repeat); }
+void gw_ev_timer_set(ev_timer *w, double after, double repeat) { ev_timer_set(w, after, repeat); }
+void gw_ev_signal_init(ev_signal *w, void (*cb)(struct ev_loop *, ev_signal *, int), int signum) { ev_signal_init(w, cb, signum); }
+void gw_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, int)) { ev_async_init(w, cb); }
+void gw_ev_prepare_init(ev_prepare *w, void (*cb)(struct ev_loop *, ev_prepare *, int)) { ev_prepare_init(w, cb); }
+int gw_ev_is_active(const void *w) { return ev_is_active((const ev_watcher *)w); }
+void gw_ev_set_data(void *w, void *data) { ((ev_watcher *)w)->data = data; }
+void *gw_ev_get_data(const void *w) { return ((const ev_watcher *)w)->data; }
+
+int gw_redis_libev_attach(struct ev_loop *loop, redisAsyncContext *ac) { return redisLibevAttach(loop, ac); }
+
+CURLcode gw_curl_easy_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
+CURLcode gw_curl_easy_setopt_ptr(CURL *h, CURLoption o, const void *v) { return curl_easy_setopt(h, o, v); }
+CURLcode gw_curl_easy_setopt_off(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
+CURLcode gw_curl_easy_setopt_write_cb(CURL *h, size_t (*cb)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb); }
+CURLcode gw_curl_easy_setopt_header_cb(CURL *h, size_t (*cb)(char *, size_t, size_t, void *)) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb); }
+CURLcode gw_curl_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+CURLcode gw_curl_easy_getinfo_ptr(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
+CURLcode gw_curl_easy_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+CURLMcode gw_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
+CURLMcode gw_curl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v) { return curl_multi_setopt(m, o, v); }
+CURLMcode gw_curl_multi_setopt_socket_cb(CURLM *m, int (*cb)(CURL *, curl_socket_t, int, void *, void *)) { return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, cb); }
+CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void *)) { return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, cb); }
+
+int gw_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
+int gw_sock_nonblock_cloexec(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }

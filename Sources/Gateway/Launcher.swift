@@ -1,0 +1,35 @@
+import GatewayCore
+import Glibc
+import Reactor
+
+/// Runs a command on the loop and returns the process exit code.
+public enum Launcher {
+    public static func run(command: String, config: Configuration) -> Int32 {
+        raiseFileLimit()
+        let log = Log(level: config.logLevel, format: config.logFormat)
+        nonisolated(unsafe) var status: Int32 = 0
+        LoopActor.assumeIsolated {
+            let app = GatewayApp(config: config, log: log)
+            do {
+                try app.start()
+                Launcher.keepAlive = app
+            } catch {
+                Console.error("mcp-gateway: \(error)")
+                status = 1
+            }
+        }
+        if status != 0 { return status }
+        EventLoop.main.run()
+        return status
+    }
+
+    @LoopActor static var keepAlive: GatewayApp?
+
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import CGatewayShims
+import Glibc
+import Reactor
+
+/// One client connection: reads and parses requests, hands them to the responder one at a time
+/// (pipelined requests wait their turn, so responses leave in order), and buffers output that is
+/// flushed right before the loop sleeps. A write watcher runs only while the socket is full.
+@LoopActor
+final class HTTPConnection {
+    let id: UInt64
+    let fd: Int32
+    let peer: String
+    private unowned let server: HTTPServer
+    private var watcher: IOWatcher!
+    private var timer: Timer!
+    private let parser: RequestParser
+
+    private var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+    private var outputStart = 0
+    private var drainHandlers: [() -> Void] = []
+
+    private(set) var isClosed = false
+    private var current: ResponseContext?
+    private var currentKeepAlive = true
+    private var stream: ResponseStream?
+    private var closeAfterFlush = false
+    private var processing = false
+    private var flushScheduled = false
+    private var nextRequestID: UInt64 = 0
+    private enum Deadline { case none, request, idle }
+    private var deadline = Deadline.none
+    var requestCount = 0
+
+    init(id: UInt64, fd: Int32, peer: String, server: HTTPServer) {
+        self.id = id
+        self.fd = fd
+        self.peer = peer
+        self.server = server
+        parser = RequestParser(maxHeaderBytes: server.limits.maxHeaderBytes, maxBodyBytes: server.limits.maxBodyBytes)
+        watcher = IOWatcher(fd: fd) { [unowned self] events in self.onEvents(events) }
+        timer = Timer { [unowned self] in self.onDeadline() }
+    }
+
+    func start() {
+        watcher.watch(.read)
+        arm(.request)
+    }
+
+    var isIdle: Bool { current == nil && stream == nil && pendingOutput == 0 && !parser.inMessage && inputStart >= input.count }
+    var pendingOutput: Int { output.count - outputStart }
+    var isBackedUp: Bool { pendingOutput > server.limits.highWaterBytes }
+
+    // MARK: reading
+
+    private func onEvents(_ events: IOEvents) {
+        if events.contains(.write) { flush() }
+        if events.contains(.read) && !isClosed { readAvailable() }
+    }
+
+    private func readAvailable() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var total = 0
+        while !isClosed {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
+                input.append(contentsOf: buffer[0..<n])
+                total += n
+                if n < buffer.count || total >= 1 << 20 { break }
+            } else if n == 0 {
+                close(reason: "peer closed")
+                return
+            } else {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK { break }
+                close(reason: "read error \(e)")
+                return
+            }
+        }
+        if total > 0 && deadline == .idle { arm(.request) }
+        process()
+    }
+
+    /// Parses buffered input and dispatches requests while no response is outstanding.
+    private func process() {
+        if processing || isClosed { return }
+        processing = true
+        defer { processing = false }
+        while !isClosed && current == nil && stream == nil && !closeAfterFlush && inputStart < input.count {
+            if isBackedUp { break }
+            let (consumed, event) = input.withUnsafeBytes { raw in
+                parser.execute(UnsafeRawBufferPointer(rebasing: raw[inputStart...]))
+            }
+            inputStart += consumed
+            switch event {
+            case .needMore:
+                inputStart = input.count
+            case .headers(let expectsContinue):
+                if expectsContinue { append(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+            case .request(let request):
+                dispatch(request)
+            case .failure(let status, let reason):
+                server.log(.debug, "connection=\(id) rejected status=\(status) reason=\"\(reason)\"")
+                respondAndClose(status: status, code: Self.errorCode(status), message: reason)
+            }
+        }
+        if inputStart >= input.count && inputStart > 0 {
+            input.removeAll(keepingCapacity: input.capacity <= 1 << 16)
+            inputStart = 0
+        }
+        updateInterest()
+        if current == nil && stream == nil && !isClosed {
+            arm(parser.inMessage || inputStart < input.count ? .request : .idle)
+        }
+    }
+
+    private static func errorCode(_ status: Int) -> String {
+        switch status {
+        case 408: return "request_timeout"
+        case 413: return "body_too_large"
+        case 417: return "expectation_failed"
+        case 431: return "headers_too_large"
+        default: return "bad_request"
+        }
+    }
+
+    private func dispatch(_ request: HTTPRequest) {
+        disarm()
+        nextRequestID += 1
+        requestCount += 1
+        let context = ResponseContext(connection: self, requestID: nextRequestID, isHead: request.method == "HEAD")
+        current = context
+        currentKeepAlive = request.keepAlive && !server.isDraining
+        server.responder(request, context)
+    }
+
+    // MARK: responding
+
+    func finish(_ context: ResponseContext, response: HTTPResponse) {
+        guard context === current, !isClosed else { return }
+        current = nil
+        let keepAlive = currentKeepAlive && !server.isDraining
+        append(Self.head(response.status, response.headers, contentLength: response.body.count, keepAlive: keepAlive))
+        if !context.isHead && !response.body.isEmpty { append(response.body) }
+        if !keepAlive { closeAfterFlush = true }
+        server.requestFinished()
+        if !processing { process() }
+    }
+
+    func beginStream(_ context: ResponseContext, status: Int, headers: [(name: String, value: String)], stream: ResponseStream) {
+        guard context === current, !isClosed else { stream.markClosed(); return }
+        self.stream = stream
+        var head = "HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n"
+        for h in headers { head += "\(h.name): \(h.value)\r\n" }
+        head += "Transfer-Encoding: chunked\r\n"
+        if !currentKeepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        append(Array(head.utf8))
+        if context.isHead { endStream(); stream.markClosed() }
+    }
+
+    func writeChunk(_ bytes: [UInt8]) {
+        guard stream != nil, !isClosed else { return }
+        append(Array((String(bytes.count, radix: 16) + "\r\n").utf8))
+        append(bytes)
+        append([13, 10])
+    }
+
+    func endStream() {
+        guard stream != nil, !isClosed else { return }
+        append([0x30, 13, 10, 13, 10])
+        stream = nil
+        current = nil
+        if !currentKeepAlive || server.isDraining { closeAfterFlush = true }
+        server.requestFinished()
+        if !processing { process() }
+    }
+
+    static func head(_ status: Int, _ headers: [(name: String, value: String)], contentLength: Int, keepAlive: Bool) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n"
+        for h in headers { head += "\(h.name): \(h.value)\r\n" }
+        if status >= 200 && status != 204 && status != 304 { head += "Content-Length: \(contentLength)\r\n" }
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        return Array(head.utf8)
+    }
+
+    private func respondAndClose(status: Int, code: String, message: String) {
+        let response = HTTPResponse.error(status, code: code, message: message)
+        append(Self.head(status, response.headers, contentLength: response.body.count, keepAlive: false))
+        append(response.body)
+        closeAfterFlush = true
+        current = nil
+    }
+
+    // MARK: writing
+
+    private func append(_ bytes: [UInt8]) {
+        if outputStart == output.count {
+            output = bytes
+            outputStart = 0
+        } else {
+            output.append(contentsOf: bytes)
+        }
+        if !flushScheduled {
+            flushScheduled = true
+            server.scheduleFlush(self)
+        }
+    }
+
+    /// Writes as much as the socket takes; called before the loop sleeps and when writable.
+    func flush() {
+        flushScheduled = false
+        if isClosed { return }
+        while outputStart < output.count {
+            let n = output.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + outputStart, raw.count - outputStart, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outputStart += n
+            } else {
+                let e = errno
+                if n < 0 && e == EINTR { continue }
+                if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) { break }
+                close(reason: "write error \(e)")
+                return
+            }
+        }
+        if outputStart == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= 1 << 16)
+            outputStart = 0
+            if closeAfterFlush { close(reason: "done"); return }
+        } else if outputStart > 1 << 20 && outputStart > output.count / 2 {
+            output.removeFirst(outputStart)
+            outputStart = 0
+        }
+        if pendingOutput <= server.limits.lowWaterBytes && !drainHandlers.isEmpty {
+            let handlers = drainHandlers
+            drainHandlers = []
+            for h in handlers { h() }
+        }
+        updateInterest()
+        if !isBackedUp && current == nil && stream == nil && inputStart < input.count && !processing { process() }
+    }
+
+    func whenDrained(_ handler: @escaping () -> Void) {
+        if pendingOutput <= server.limits.lowWaterBytes { handler() } else { drainHandlers.append(handler) }
+    }
+
+    private func updateInterest() {
+        if isClosed { return }
+        var events: IOEvents = []
+        if pendingOutput > 0 && !flushScheduled { events.insert(.write) }
+        // Read while idle or parsing; while a response is outstanding keep reading only a bounded
+        // amount (to notice a client that goes away), never while the client is not reading.
+        let busy = current != nil || stream != nil
+        if !closeAfterFlush && !isBackedUp && (!busy || input.count - inputStart < 65536) { events.insert(.read) }
+        watcher.watch(events)
+    }
+
+    // MARK: deadlines
+
+    private func arm(_ kind: Deadline) {
+        if deadline == kind && timer.isActive { return }
+        deadline = kind
+        switch kind {
+        case .none: timer.stop()
+        case .request: timer.start(after: server.limits.requestTimeout)
+        case .idle: timer.start(after: server.limits.idleTimeout)
+        }
+    }
+
+    private func disarm() {
+        deadline = .none
+        timer.stop()
+    }
+
+    private func onDeadline() {
+        switch deadline {
+        case .request where current == nil && stream == nil:
+            server.log(.debug, "connection=\(id) request timeout")
+            respondAndClose(status: 408, code: "request_timeout", message: "request not received in time")
+            updateInterest()
+        case .idle where isIdle:
+            close(reason: "idle timeout")
+        default:
+            break
+        }
+        deadline = .none
+    }
+
+    // MARK: closing
+
+    /// Closes at once. Owners learn through their onClose handlers.
+    func close(reason: String) {
+        if isClosed { return }
+        isClosed = true
+        watcher.stop()
+        timer.stop()
+        Glibc.close(fd)
+        server.log(.trace, "connection=\(id) closed reason=\"\(reason)\"")
+        let context = current
+        current = nil
+        let openStream = stream
+        stream = nil
+        if context != nil || openStream != nil { server.requestFinished() }
+        context?.clientClosed()
+        openStream?.markClosed()
+        drainHandlers = []
+        server.connectionClosed(self)
+    }
+
+    /// For graceful shutdown: close now if nothing is outstanding, else after the current response.
+    func closeWhenIdle() {
+        if isClosed { return }
+        if let stream { stream.end() }
+        if current == nil && stream == nil {
+            if pendingOutput == 0 { close(reason: "shutdown") } else { closeAfterFlush = true }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// One parsed HTTP/1.x request.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The raw request target (path and query).
+    public var target: String
+    public var path: String
+    public var query: String
+    /// Header names lower-cased, in arrival order.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    public var versionMajor: Int
+    public var versionMinor: Int
+    public var keepAlive: Bool
+    /// Path parameters filled in by the router.
+    public var parameters: [String: String] = [:]
+
+    public init(method: String, target: String, headers: [(name: String, value: String)], body: [UInt8] = [],
+                versionMajor: Int = 1, versionMinor: Int = 1, keepAlive: Bool = true) {
+        self.method = method
+        self.target = target
+        if let q = target.firstIndex(of: "?") {
+            path = String(target[..<q])
+            query = String(target[target.index(after: q)...])
+        } else {
+            path = target
+            query = ""
+        }
+        self.headers = headers
+        self.body = body
+        self.versionMajor = versionMajor
+        self.versionMinor = versionMinor
+        self.keepAlive = keepAlive
+    }
+
+    /// The first value of a header (name compared case-insensitively).
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        for h in headers where h.name == lower { return h.value }
+        return nil
+    }
+
+    /// Every value of a header, comma-joined lists split.
+    public func headerValues(_ name: String) -> [String] {
+        let lower = name.lowercased()
+        var out: [String] = []
+        for h in headers where h.name == lower {
+            for part in h.value.split(separator: ",") {
+                out.append(part.trimmingSpaces())
+            }
+        }
+        return out
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        var s = self[...]
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,102 @@
+import Reactor
+
+/// The handle a responder gets for one request: answer it once with `send`, or open a stream.
+/// It outlives the connection safely: after the client is gone, sends are dropped and
+/// `onClose` handlers have run.
+@LoopActor
+public final class ResponseContext {
+    weak var connection: HTTPConnection?
+    public let requestID: UInt64
+    public let connectionID: UInt64
+    public private(set) var isFinished = false
+    private var closeHandlers: [() -> Void] = []
+    let isHead: Bool
+
+    init(connection: HTTPConnection, requestID: UInt64, isHead: Bool) {
+        self.connection = connection
+        self.connectionID = connection.id
+        self.requestID = requestID
+        self.isHead = isHead
+    }
+
+    /// True while the client is still connected.
+    public var isConnected: Bool { connection != nil && !(connection!.isClosed) }
+
+    /// Runs once if the client disconnects before the response (or stream) is finished.
+    public func onClose(_ handler: @escaping () -> Void) {
+        if isConnected { closeHandlers.append(handler) } else { handler() }
+    }
+
+    func clientClosed() {
+        let handlers = closeHandlers
+        closeHandlers = []
+        connection = nil
+        for h in handlers { h() }
+    }
+
+    /// Sends the complete response.
+    public func send(_ response: HTTPResponse) {
+        guard !isFinished else { return }
+        isFinished = true
+        closeHandlers = []
+        connection?.finish(self, response: response)
+    }
+
+    /// Starts a streamed (chunked) response and returns the stream to write to.
+    public func startStream(status: Int = 200, headers: [(name: String, value: String)]) -> ResponseStream {
+        let stream = ResponseStream(context: self)
+        guard !isFinished, let conn = connection else { stream.markClosed(); return stream }
+        isFinished = true
+        conn.beginStream(self, status: status, headers: headers, stream: stream)
+        return stream
+    }
+}
+
+/// A chunked response body written over time (server-sent events, relayed streams).
+@LoopActor
+public final class ResponseStream {
+    private weak var context: ResponseContext?
+    public private(set) var isOpen = true
+    private var closeHandlers: [() -> Void] = []
+    private var drainHandler: (() -> Void)?
+
+    init(context: ResponseContext) { self.context = context }
+
+    func markClosed() {
+        guard isOpen else { return }
+        isOpen = false
+        let handlers = closeHandlers
+        closeHandlers = []
+        for h in handlers { h() }
+    }
+
+    /// Runs once when the stream ends, whether the server finished it or the client left.
+    public func onClose(_ handler: @escaping () -> Void) {
+        if isOpen { closeHandlers.append(handler) } else { handler() }
+    }
+
+    /// Appends bytes. Returns false when the client is gone or the stream is ended.
+    /// Check `isBackedUp` to slow down a producer.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        guard isOpen, !bytes.isEmpty, let conn = context?.connection else { return false }
+        conn.writeChunk(bytes)
+        return true
+    }
+
+    /// True while the client has not read what was written so far (above the high-water mark).
+    public var isBackedUp: Bool { context?.connection?.isBackedUp ?? false }
+
+    /// Runs once the buffered output drains below the low-water mark.
+    public func onDrain(_ handler: @escaping () -> Void) {
+        guard let conn = context?.connection else { return }
+        conn.whenDrained(handler)
+    }
+
+    /// Ends the stream (terminating chunk); the connection stays usable for the next request.
+    public func end() {
+        guard isOpen else { return }
+        context?.connection?.endStream()
+        markClosed()
+    }
+}
