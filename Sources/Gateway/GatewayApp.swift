@@ -1,23 +1,39 @@
+import Drivers
 import GatewayCore
 import Glibc
 import HTTP
 import Reactor
 
-/// The gateway: routes, the HTTP server, and (as they come up) storage, Redis and the tool index.
+/// The gateway: routes, the HTTP server, storage, the Redis signal and the tool index.
 @LoopActor
 public final class GatewayApp {
     public let config: Configuration
     public let log: Log
+    let env: [String: String]
     let router = Router()
     var server: HTTPServer!
-    public let startedAt = EventLoop.main.now
+    let startedAt = EventLoop.main.now
     private var signals: [SignalWatcher] = []
     private static let livezBody = JSON.object([("status", .string("ok"))]).serialized()
 
-    public init(config: Configuration, log: Log) {
+    var store: (any RegistryStore)?
+    var registry: Registry?
+    var redis: RedisClient?
+    var changeSignal: ChangeSignal!
+    /// The current snapshot; swapped whole on reload.
+    var index = ToolIndex.empty
+    var storageReady = false
+    var storageError: String?
+    var apiKey = ""
+    var admin: AdminAPI?
+
+    public init(config: Configuration, log: Log, env: [String: String]) {
         self.config = config
         self.log = log
+        self.env = env
     }
+
+    // MARK: start
 
     public func start() throws {
         var limits = HTTPLimits()
@@ -31,33 +47,141 @@ public final class GatewayApp {
         server = HTTPServer(limits: limits, logger: { level, message in log(level, message) }) { request, context in
             router.route(request, context)
         }
+        apiKey = config.apiKey ?? Self.generateKey()
+        setUpStorage()
         mountRoutes()
         try server.listen(host: config.host, port: config.port, reusePort: config.reusePort)
         for sig in [SIGINT, SIGTERM] {
             signals.append(SignalWatcher(signal: sig) { [unowned self] in self.shutdown(signal: sig) })
         }
         signal(SIGPIPE, SIG_IGN)
-        log(.info, "listening", [("url", config.listenURL)])
+        log(.info, "listening", [("url", config.listenURL), ("storage", store?.kind ?? "none"),
+                                 ("redis", config.redis == nil ? "disabled" : "\(config.redis!.host):\(config.redis!.port)")])
+        if config.apiKey == nil {
+            Console.out("Admin API key (generated for this run; set API_KEY to choose one): \(apiKey)")
+        }
+        spawn { await self.openStorage() }
     }
+
+    static func generateKey() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        return "mgw_" + String((0..<32).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+    }
+
+    private func setUpStorage() {
+        if let r = config.redis {
+            let client = RedisClient(settings: r, name: "commands", log: { [log] level, m in log(level, m) })
+            redis = client
+        }
+        changeSignal = ChangeSignal(redis: redis, log: log)
+        switch config.storage {
+        case .postgres(let settings):
+            let pool = PGPool(settings: settings, size: config.dbPoolSize, connectTimeout: config.dbConnectTimeout,
+                              statementTimeout: config.dbStatementTimeout, log: { [log] m in log(.warn, m) })
+            store = PostgresRegistryStore(pool: pool, env: env)
+        case .sqlite:
+            store = nil
+            storageError = "embedded SQLite storage is not available in this build; configure PostgreSQL (DB_HOST or DATABASE_URL)"
+        }
+        if let store {
+            let registry = Registry(store: store, signal: changeSignal, config: config, log: log)
+            registry.onChange = { [unowned self] _ in await self.reloadIndex() }
+            self.registry = registry
+        }
+        redis?.onReady { [unowned self] in
+            spawn {
+                guard self.storageReady, let store = self.store, let version = try? await store.version() else { return }
+                await self.changeSignal.resync(storedVersion: version)
+            }
+        }
+        redis?.start()
+    }
+
+    /// Applies pending migrations and loads the index, retrying until storage answers.
+    private func openStorage() async {
+        guard let store else { return }
+        var delay = 0.2
+        while !shuttingDown {
+            do {
+                let applied = try await store.migrate()
+                if !applied.isEmpty { log(.info, "migrations applied", [("names", applied.joined(separator: ","))]) }
+                storageReady = true
+                storageError = nil
+                await reloadIndex()
+                if let version = try? await store.version() { await changeSignal.resync(storedVersion: version) }
+                return
+            } catch {
+                if storageError == nil { log(.warn, "storage not ready, retrying", [("error", error.description)]) }
+                storageError = error.description
+            }
+            await sleep(seconds: delay)
+            delay = min(delay * 2, 2)
+        }
+    }
+
+    /// Builds a new snapshot from storage and swaps it in.
+    func reloadIndex() async {
+        guard let store else { return }
+        do {
+            let version = try await store.version()
+            let services = try await store.services()
+            index = ToolIndex(version: version, services: services, pageSize: config.toolsPageSize)
+            log(.debug, "index reloaded", [("version", String(version)), ("services", String(index.serviceCount)),
+                                           ("tools", String(index.entries.count))])
+        } catch {
+            log(.warn, "index reload failed", [("error", error.description)])
+        }
+    }
+
+    // MARK: routes
 
     private func mountRoutes() {
         router.add("GET", "/livez") { _, context in
             context.send(.json(200, bytes: GatewayApp.livezBody))
         }
         router.add("GET", "/health") { [unowned self] _, context in
-            context.send(.json(200, self.healthReport()))
+            let report = self.healthReport()
+            context.send(.json(200, report))
         }
         router.add("OPTIONS", "/mcp") { [unowned self] request, context in
             context.send(self.preflight(request))
+        }
+        if let registry {
+            let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned self] in
+                self.storageReady ? nil : (self.storageError ?? "storage is starting")
+            })
+            admin.mount(on: router)
+            self.admin = admin
+        } else {
+            let message = storageError ?? "no storage configured"
+            for (method, path) in [("POST", "/register"), ("PUT", "/update/:name"), ("DELETE", "/delete/:name"),
+                                   ("GET", "/services"), ("GET", "/services/:name")] {
+                router.add(method, path) { _, context in
+                    context.send(.error(503, code: "storage_unavailable", message: message))
+                }
+            }
         }
         if config.testRoutes { TestRoutes.mount(on: router) }
     }
 
     func healthReport() -> JSON {
-        .object([
-            ("status", .string("ok")),
-            ("uptimeSeconds", .double((EventLoop.main.now - startedAt).rounded())),
+        let storageState: String
+        if store == nil { storageState = "unavailable" }
+        else if !storageReady { storageState = "starting" }
+        else { storageState = store!.isHealthy ? "up" : "down" }
+        var storage: [(String, JSON)] = [("kind", .string(store?.kind ?? "none")), ("state", .string(storageState))]
+        if let e = storageError, !storageReady { storage.append(("error", .string(e))) }
+        let ok = storageState == "up"
+        return .object([
+            ("status", .string(ok ? "ok" : "degraded")),
+            ("storage", .object(storage)),
+            ("redis", .object([("state", .string(changeSignal.state))])),
+            ("registryVersion", .number(String(index.version))),
+            ("services", .int(index.serviceCount)),
+            ("tools", .int(index.entries.count)),
             ("connections", .int(server.connectionCount)),
+            ("uptimeSeconds", .double((EventLoop.main.now - startedAt).rounded())),
         ])
     }
 
@@ -80,6 +204,8 @@ public final class GatewayApp {
         return HTTPResponse(status: 204, headers: headers)
     }
 
+    // MARK: stop
+
     private var shuttingDown = false
 
     func shutdown(signal: Int32) {
@@ -90,7 +216,28 @@ public final class GatewayApp {
         server.shutdown(timeout: config.shutdownTimeout) { [unowned self] in
             self.log(.info, "stopped")
             self.signals.removeAll()
+            self.redis?.stop()
             EventLoop.main.stop()
+        }
+    }
+
+    // MARK: migrate command
+
+    /// `mcp-gateway migrate`: apply pending migrations and report them.
+    public func migrateOnly() async -> Int32 {
+        setUpStorage()
+        redis?.stop()
+        guard let store else {
+            Console.error("mcp-gateway: \(storageError ?? "no storage configured")")
+            return 1
+        }
+        do {
+            let applied = try await store.migrate()
+            Console.out(applied.isEmpty ? "migrations: up to date" : "migrations applied: \(applied.joined(separator: ", "))")
+            return 0
+        } catch {
+            Console.error("mcp-gateway: migrate failed: \(error.description)")
+            return 1
         }
     }
 }

@@ -8,11 +8,19 @@ public enum Launcher {
         raiseFileLimit()
         let log = Log(level: config.logLevel, format: config.logFormat)
         nonisolated(unsafe) var status: Int32 = 0
+        let env = ProcessEnvironment.all()
         LoopActor.assumeIsolated {
-            let app = GatewayApp(config: config, log: log)
+            let app = GatewayApp(config: config, log: log, env: env)
+            Launcher.keepAlive = app
+            if command == "migrate" {
+                spawn {
+                    status = await app.migrateOnly()
+                    EventLoop.main.stop()
+                }
+                return
+            }
             do {
                 try app.start()
-                Launcher.keepAlive = app
             } catch {
                 Console.error("mcp-gateway: \(error)")
                 status = 1

@@ -1,4 +1,5 @@
 import CGatewayShims
+import GatewayCore
 import Glibc
 import Reactor
 

@@ -1,4 +1,5 @@
 import CGatewayShims
+import GatewayCore
 import Glibc
 import Reactor
 
@@ -12,11 +13,6 @@ public struct HTTPLimits: Sendable {
     public var highWaterBytes = 1 << 20
     public var lowWaterBytes = 256 * 1024
     public init() {}
-}
-
-public enum LogLevel: Int, Sendable, Comparable {
-    case trace, debug, info, warn, error
-    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
 public struct HTTPServerError: Error, CustomStringConvertible {

@@ -18,6 +18,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private let async = UnsafeMutablePointer<ev_async>.allocate(capacity: 1)
     private let prepare = UnsafeMutablePointer<ev_prepare>.allocate(capacity: 1)
     private var beforeSleep: [@LoopActor () -> Void] = []
+    private var holdsRef = false
 
     private init() {
         guard let loop = gw_ev_default_loop() else { fatalError("libev: no default loop") }
@@ -48,6 +49,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         let job = UnownedJob(job)
         if inLoopThread {
             local.append(job)
+            if !holdsRef {
+                // Queued work keeps the loop alive until drained, even with no active watcher.
+                holdsRef = true
+                ev_ref(raw)
+            }
         } else {
             remote.withLock { $0.append(job) }
             ev_async_send(raw, async)
@@ -102,6 +108,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         if !local.isEmpty {
             // Jobs left after the round cap: make sure the loop wakes again without blocking.
             ev_async_send(raw, async)
+        } else if holdsRef {
+            holdsRef = false
+            ev_unref(raw)
         }
     }
 

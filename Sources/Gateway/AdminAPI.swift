@@ -1,0 +1,188 @@
+import Drivers
+import GatewayCore
+import HTTP
+import Reactor
+
+/// The admin routes: register, update, delete and list downstream services. Every route needs
+/// `X-API-Key`; errors are `{"error":{"code","message"}}` with the status DESIGN.md gives.
+@LoopActor
+final class AdminAPI {
+    private let registry: Registry
+    private let apiKey: [UInt8]
+    private let log: Log
+    /// nil when storage is ready; otherwise why not (→ 503).
+    private let ready: () -> String?
+
+    init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
+        self.registry = registry
+        self.apiKey = Array(apiKey.utf8)
+        self.log = log
+        self.ready = ready
+    }
+
+    func mount(on router: Router) {
+        router.add("POST", "/register") { [unowned self] r, c in self.guarded(r, c) { try await self.register(r) } }
+        router.add("PUT", "/update/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.update(r) } }
+        router.add("DELETE", "/delete/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.delete(r) } }
+        router.add("GET", "/services") { [unowned self] r, c in self.guarded(r, c) { try await self.list() } }
+        router.add("GET", "/services/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.show(r) } }
+    }
+
+    /// Constant-time comparison of the presented key (length is not secret-dependent timing).
+    func authorized(_ request: HTTPRequest) -> Bool {
+        guard let presented = request.header("x-api-key") else { return false }
+        let p = Array(presented.utf8)
+        var diff = UInt8(p.count == apiKey.count ? 0 : 1)
+        for i in 0..<apiKey.count { diff |= apiKey[i] ^ (i < p.count ? p[i] : 0) }
+        return diff == 0
+    }
+
+    private func guarded(_ request: HTTPRequest, _ context: ResponseContext,
+                         _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
+        guard authorized(request) else {
+            let message = request.header("x-api-key") == nil ? "missing X-API-Key header" : "invalid API key"
+            context.send(.error(401, code: "unauthorized", message: message))
+            return
+        }
+        if let notReady = ready() {
+            context.send(AdminError.unavailable(notReady).response)
+            return
+        }
+        spawn {
+            do {
+                context.send(try await body())
+            } catch let error as AdminError {
+                context.send(error.response)
+            } catch {
+                context.send(AdminError.internalError("\(error)").response)
+            }
+        }
+    }
+
+    // MARK: routes
+
+    private func register(_ request: HTTPRequest) async throws(AdminError) -> HTTPResponse {
+        let body = try Self.jsonBody(request, required: true)
+        guard let name = body["name"]?.stringValue else { throw AdminError.badRequest("body needs \"name\" (a string)") }
+        guard let url = body["url"]?.stringValue else { throw AdminError.badRequest("body needs \"url\" (a string)") }
+        if let problem = Validation.serviceNameProblem(name) { throw AdminError.badRequest(problem) }
+        if let problem = Validation.serviceURLProblem(url) { throw AdminError.badRequest(problem) }
+        try Self.rejectUnknownKeys(body, allowed: ["name", "url"])
+        let (record, change, signal) = try await registry.register(name: name, url: url)
+        return .json(201, Self.mutationBody(record: record, change: change, signal: signal))
+    }
+
+    private func update(_ request: HTTPRequest) async throws(AdminError) -> HTTPResponse {
+        let name = request.parameters["name"] ?? ""
+        if let problem = Validation.serviceNameProblem(name) { throw AdminError.notFound("no service named \(name): \(problem)") }
+        let body = try Self.jsonBody(request, required: false)
+        var url: String?
+        if case .object = body {
+            if let u = body["url"] {
+                guard let s = u.stringValue else { throw AdminError.badRequest("\"url\" must be a string") }
+                if let problem = Validation.serviceURLProblem(s) { throw AdminError.badRequest(problem) }
+                url = s
+            }
+            try Self.rejectUnknownKeys(body, allowed: ["url"])
+        }
+        let (record, change, signal) = try await registry.update(name: name, url: url)
+        return .json(200, Self.mutationBody(record: record, change: change, signal: signal))
+    }
+
+    private func delete(_ request: HTTPRequest) async throws(AdminError) -> HTTPResponse {
+        let name = request.parameters["name"] ?? ""
+        if Validation.serviceNameProblem(name) != nil { throw AdminError.notFound("no service named \(name)") }
+        let (change, signal) = try await registry.delete(name: name)
+        return .json(200, .object([
+            ("deleted", .string(name)), ("version", .number(String(change.version))), ("redis", .string(signal)),
+        ]))
+    }
+
+    private func list() async throws(AdminError) -> HTTPResponse {
+        let services = try await registry.services()
+        return .json(200, .object([
+            ("services", .array(services.map { Self.serviceJSON($0, full: false) })),
+            ("count", .int(services.count)),
+        ]))
+    }
+
+    private func show(_ request: HTTPRequest) async throws(AdminError) -> HTTPResponse {
+        let name = request.parameters["name"] ?? ""
+        guard Validation.serviceNameProblem(name) == nil, let record = try await registry.service(named: name) else {
+            throw AdminError.notFound("no service named \(name)")
+        }
+        return .json(200, Self.serviceJSON(record, full: true))
+    }
+
+    // MARK: bodies
+
+    static func serviceJSON(_ r: ServiceRecord, full: Bool) -> JSON {
+        var pairs: [(String, JSON)] = [
+            ("name", .string(r.name)), ("url", .string(r.url)),
+            ("createdAt", .string(r.createdAt)), ("updatedAt", .string(r.updatedAt)),
+            ("toolCount", .int(r.tools.count)),
+            ("tools", .array(r.tools.map { .string($0["name"]?.stringValue ?? "") })),
+        ]
+        if full { pairs.append(("definitions", .array(r.tools))) }
+        return .object(pairs)
+    }
+
+    static func mutationBody(record: ServiceRecord, change: RegistryChange, signal: String) -> JSON {
+        serviceJSON(record, full: false)
+            .setting("version", .number(String(change.version)))
+            .setting("redis", .string(signal))
+    }
+
+    static func jsonBody(_ request: HTTPRequest, required: Bool) throws(AdminError) -> JSON {
+        if request.body.isEmpty {
+            if required { throw AdminError.badRequest("request body must be a JSON object") }
+            return .null
+        }
+        let type = request.header("content-type")?.lowercased() ?? ""
+        guard type.hasPrefix("application/json") || type.hasSuffix("+json") else {
+            throw AdminError.badRequest("Content-Type must be application/json")
+        }
+        let value: JSON
+        do { value = try JSONParser.parse(request.body) } catch {
+            throw AdminError.badRequest("malformed JSON: \(error.description)")
+        }
+        guard case .object = value else { throw AdminError.badRequest("request body must be a JSON object") }
+        return value
+    }
+
+    static func rejectUnknownKeys(_ body: JSON, allowed: Set<String>) throws(AdminError) {
+        for (k, _) in body.objectValue ?? [] where !allowed.contains(k) {
+            throw AdminError.badRequest("unknown field \"\(k)\"")
+        }
+    }
+}
+
+/// Admin failures, mapped once to a status and error code.
+enum AdminError: Error {
+    case badRequest(String)
+    case notFound(String)
+    case conflict(String)
+    case downstream(String)
+    case unavailable(String)
+    case internalError(String)
+
+    var response: HTTPResponse {
+        switch self {
+        case .badRequest(let m): return .error(400, code: "bad_request", message: m)
+        case .notFound(let m): return .error(404, code: "not_found", message: m)
+        case .conflict(let m): return .error(409, code: "conflict", message: m)
+        case .downstream(let m): return .error(502, code: "downstream_error", message: m)
+        case .unavailable(let m): return .error(503, code: "storage_unavailable", message: m)
+        case .internalError(let m): return .error(500, code: "internal", message: m)
+        }
+    }
+
+    init(_ e: StoreError) {
+        switch e {
+        case .conflict(let m): self = .conflict(m)
+        case .notFound(let m): self = .notFound(m)
+        case .unavailable(let m): self = .unavailable(m)
+        case .failed(let m): self = .internalError(m)
+        }
+    }
+}

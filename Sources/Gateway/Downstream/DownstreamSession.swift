@@ -1,0 +1,192 @@
+import Drivers
+import GatewayCore
+import Reactor
+
+/// The gateway as an MCP client of one downstream server over Streamable HTTP: `initialize`
+/// (offering the newest handshake revision), `notifications/initialized`, then requests carrying
+/// `Mcp-Session-Id` and `MCP-Protocol-Version`, answered as JSON or as an SSE stream.
+@LoopActor
+public final class DownstreamSession {
+    public static let offeredVersion = "2025-11-25"
+    public static let acceptedVersions: Set<String> = ["2025-11-25", "2025-06-18", "2025-03-26"]
+
+    public let url: String
+    public internal(set) var sessionID: String?
+    public internal(set) var protocolVersion: String?
+    public private(set) var serverInfo: JSON?
+    private var nextID = 0
+    private let timeout: Double
+    let connectTimeout: Double
+    private var initializing: Task<Void, any Error>?
+
+    public init(url: String, timeout: Double, connectTimeout: Double) {
+        self.url = url
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+    }
+
+    public var isInitialized: Bool { protocolVersion != nil }
+
+    /// Runs the handshake (once; concurrent callers share it).
+    public func initialize() async throws(DownstreamError) {
+        if isInitialized { return }
+        if initializing == nil {
+            initializing = spawnThrowing { [self] in try await self.handshake() }
+        }
+        do { try await initializing!.value } catch {
+            initializing = nil
+            throw DownstreamError(error)
+        }
+        initializing = nil
+    }
+
+    private func handshake() async throws(DownstreamError) {
+        sessionID = nil
+        protocolVersion = nil
+        let params = JSON.object([
+            ("protocolVersion", .string(Self.offeredVersion)),
+            ("capabilities", .object([])),
+            ("clientInfo", .object([("name", .string("mcp-gateway")), ("version", .string("0.1.0"))])),
+        ])
+        let (result, head) = try await exchange(method: "initialize", params: params, session: false)
+        guard case .object = result, let version = result["protocolVersion"]?.stringValue else {
+            throw DownstreamError.notMCP("initialize result has no protocolVersion")
+        }
+        guard Self.acceptedVersions.contains(version) else {
+            throw DownstreamError.notMCP("unsupported protocol version \(version)")
+        }
+        sessionID = head.header("mcp-session-id")
+        protocolVersion = version
+        serverInfo = result["serverInfo"]
+        try await notify("notifications/initialized")
+    }
+
+    /// Sends a request and returns its `result`. A 404 while holding a session means the downstream
+    /// forgot it (restart): initialize again and retry once.
+    public func request(_ method: String, params: JSON? = nil,
+                        onMessage: ((JSON) -> Void)? = nil) async throws(DownstreamError) -> JSON {
+        try await initialize()
+        do {
+            return try await exchange(method: method, params: params, session: true, onMessage: onMessage).0
+        } catch DownstreamError.sessionExpired {
+            protocolVersion = nil
+            try await initialize()
+            return try await exchange(method: method, params: params, session: true, onMessage: onMessage).0
+        }
+    }
+
+    public func notify(_ method: String, params: JSON? = nil) async throws(DownstreamError) {
+        let body = JSONRPC.notification(method: method, params: params).serialized()
+        let response: IncomingResponse
+        do {
+            response = try await CurlClient.shared.perform(outgoing(body))
+        } catch {
+            throw DownstreamError(error)
+        }
+        let status = response.head.status
+        if status == 404 && sessionID != nil { throw DownstreamError.sessionExpired }
+        guard status == 202 || status == 200 || status == 204 else { throw DownstreamError.httpStatus(status) }
+    }
+
+    private func outgoing(_ body: [UInt8]) -> OutgoingRequest {
+        var r = OutgoingRequest(url: url, timeout: timeout, connectTimeout: connectTimeout)
+        r.body = body
+        r.headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+        if let sessionID { r.headers.append(("Mcp-Session-Id", sessionID)) }
+        if let protocolVersion { r.headers.append(("MCP-Protocol-Version", protocolVersion)) }
+        return r
+    }
+
+    private func exchange(method: String, params: JSON?, session: Bool,
+                          onMessage: ((JSON) -> Void)? = nil) async throws(DownstreamError) -> (JSON, IncomingHead) {
+        nextID += 1
+        let id = JSON.int(nextID)
+        let body = JSONRPC.request(id: id, method: method, params: params).serialized()
+        var isSSE = false
+        var sse = SSEParser()
+        var answer: JSON?
+        var streamError: DownstreamError?
+        var jsonBody: [UInt8] = []
+        let handleMessage: (JSON) -> Void = { [self] message in
+            if message["id"] == id && message["method"] == nil {
+                answer = message
+            } else if let m = message["method"]?.stringValue, let rid = message["id"] {
+                self.answerServerRequest(method: m, id: rid)
+            } else {
+                onMessage?(message)
+            }
+        }
+        let response: IncomingResponse
+        do {
+            response = try await CurlClient.shared.perform(outgoing(body), onHead: { head in
+                isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+            }, onData: { chunk in
+                guard isSSE else { jsonBody.append(contentsOf: chunk); return }
+                for event in sse.feed(chunk) where !event.data.isEmpty {
+                    if event.event != nil && event.event != "message" { continue }
+                    guard let message = try? JSONParser.parse(event.data) else {
+                        streamError = .notMCP("invalid JSON in event stream")
+                        continue
+                    }
+                    handleMessage(message)
+                }
+            })
+        } catch {
+            throw DownstreamError(error)
+        }
+        let head = response.head
+        if head.status == 404 && session && sessionID != nil { throw DownstreamError.sessionExpired }
+        guard head.status == 200 else { throw DownstreamError.httpStatus(head.status) }
+        if !isSSE {
+            let type = head.header("content-type")?.lowercased() ?? ""
+            guard type.hasPrefix("application/json") else {
+                throw DownstreamError.notMCP("unexpected content type \(type.isEmpty ? "(none)" : type)")
+            }
+            guard let message = try? JSONParser.parse(jsonBody) else { throw DownstreamError.notMCP("invalid JSON response") }
+            guard message["id"] == id else { throw DownstreamError.notMCP("response id does not match the request") }
+            return (try Self.unwrap(message), head)
+        }
+        for event in sse.finish() where !event.data.isEmpty {
+            if let message = try? JSONParser.parse(event.data) { handleMessage(message) }
+        }
+        guard let answer else { throw streamError ?? DownstreamError.notMCP("stream ended without a response") }
+        return (try Self.unwrap(answer), head)
+    }
+
+    static func unwrap(_ message: JSON) throws(DownstreamError) -> JSON {
+        if let error = message["error"] {
+            throw DownstreamError.rpc(code: error["code"]?.intValue ?? JSONRPCCode.internalError,
+                                      message: error["message"]?.stringValue ?? "error")
+        }
+        guard let result = message["result"] else { throw DownstreamError.notMCP("response has neither result nor error") }
+        return result
+    }
+
+    /// Requests a server makes of us: `ping` gets `{}`, everything else "method not found".
+    private func answerServerRequest(method: String, id: JSON) {
+        let reply = method == "ping"
+            ? JSONRPC.result(id: id, .object([]))
+            : JSONRPC.error(id: id, code: JSONRPCCode.methodNotFound, message: "the gateway does not support \(method)")
+        let request = outgoing(reply.serialized())
+        spawn { _ = try? await CurlClient.shared.perform(request) }
+    }
+}
+
+/// Starts throwing loop-isolated work that stays on the loop.
+func spawnThrowing<T: Sendable>(_ body: sending @escaping @LoopActor () async throws -> T) -> Task<T, any Error> {
+    let work: @LoopActor () async throws -> T = body
+    return Task(executorPreference: EventLoop.main) { try await work() }
+}
+
+extension DownstreamSession {
+    /// Ends the downstream session (DELETE), without waiting for the answer.
+    public func close() {
+        guard let sessionID, let protocolVersion else { return }
+        var r = OutgoingRequest(url: url, timeout: 5, connectTimeout: connectTimeout)
+        r.method = "DELETE"
+        r.headers = [("Mcp-Session-Id", sessionID), ("MCP-Protocol-Version", protocolVersion)]
+        self.sessionID = nil
+        self.protocolVersion = nil
+        spawn { _ = try? await CurlClient.shared.perform(r) }
+    }
+}

@@ -1,0 +1,184 @@
+import Drivers
+import GatewayCore
+import Reactor
+
+/// The registry in PostgreSQL: parameters only, every mutation and its version bump in one
+/// transaction, the version row's lock ordering concurrent mutations across replicas.
+@LoopActor
+public final class PostgresRegistryStore: RegistryStore {
+    public let kind = "postgres"
+    let pool: PGPool
+    private let env: [String: String]
+    /// A fixed advisory-lock key for migrations ("mcpgw" in ASCII).
+    private static let migrationLock = "469853640311"
+
+    public init(pool: PGPool, env: [String: String]) {
+        self.pool = pool
+        self.env = env
+    }
+
+    public var isHealthy: Bool { pool.isHealthy }
+
+    private static let timestamp = #"to_char(%@ AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
+    private static func ts(_ column: String) -> String { timestamp.replacingOccurrences("%@", column) }
+
+    private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at"
+    private static let selectServices = """
+        SELECT \(serviceColumns), COALESCE(array_to_json(t.tools)::text, '[]') AS tools
+        FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
+        WHERE s.deleted_at IS NULL
+        """
+
+    private func run<T>(_ body: () async throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await body()
+        } catch let e as StoreError {
+            throw e
+        } catch let e as PGError {
+            if e.isUniqueViolation { throw StoreError.conflict("a service with that name already exists") }
+            if e.isUnavailable { throw StoreError.unavailable(e.description) }
+            throw StoreError.failed(e.description)
+        } catch {
+            throw StoreError.failed("\(error)")
+        }
+    }
+
+    public func migrate() async throws(StoreError) -> [String] {
+        let files = try Migrations.load(kind: "postgres", env: env)
+        return try await run {
+            try await pool.withConnection { conn in
+                _ = try await conn.query("SELECT pg_advisory_lock($1::bigint)", [Self.migrationLock])
+                do {
+                    _ = try await conn.query("""
+                        CREATE TABLE IF NOT EXISTS schema_migrations (
+                            name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                        """)
+                    let done = Set(try await conn.query("SELECT name FROM schema_migrations").rows.compactMap { $0[0] })
+                    var applied: [String] = []
+                    for file in files where !done.contains(file.name) {
+                        _ = try await conn.query("BEGIN")
+                        do {
+                            _ = try await conn.query(file.sql)
+                            _ = try await conn.query("INSERT INTO schema_migrations (name) VALUES ($1)", [file.name])
+                            _ = try await conn.query("COMMIT")
+                        } catch {
+                            _ = try? await conn.query("ROLLBACK")
+                            throw error
+                        }
+                        applied.append(file.name)
+                    }
+                    _ = try await conn.query("SELECT pg_advisory_unlock($1::bigint)", [Self.migrationLock])
+                    return applied
+                } catch {
+                    _ = try? await conn.query("SELECT pg_advisory_unlock($1::bigint)", [Self.migrationLock])
+                    throw error
+                }
+            }
+        }
+    }
+
+    public func version() async throws(StoreError) -> Int64 {
+        try await run {
+            let rows = try await pool.query("SELECT version FROM registry_version WHERE id = 1")
+            return Int64(rows.rows.first?[0] ?? "0") ?? 0
+        }
+    }
+
+    public func service(named name: String) async throws(StoreError) -> ServiceRecord? {
+        try await run {
+            let rows = try await pool.query(Self.selectServices + " AND s.name = $1", [name])
+            return try rows.count == 0 ? nil : Self.record(rows, 0)
+        }
+    }
+
+    public func services() async throws(StoreError) -> [ServiceRecord] {
+        try await run {
+            let rows = try await pool.query(Self.selectServices + " ORDER BY s.name")
+            return try (0..<rows.count).map { try Self.record(rows, $0) }
+        }
+    }
+
+    static func record(_ rows: PGRows, _ i: Int) throws -> ServiceRecord {
+        let toolsText = rows[i, "tools"] ?? "[]"
+        let tools = (try JSONParser.parse(toolsText)).arrayValue ?? []
+        return ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
+                             createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "", tools: tools)
+    }
+
+    /// Locks the version row (ordering this mutation after any concurrent one) and returns it.
+    private func lockVersion(_ conn: PGConnection) async throws -> Int64 {
+        let rows = try await conn.query("SELECT version FROM registry_version WHERE id = 1 FOR UPDATE")
+        return Int64(rows.rows.first?[0] ?? "0") ?? 0
+    }
+
+    /// Bumps the version to max(previous + 1, now in ms), in the caller's transaction.
+    private func bumpVersion(_ conn: PGConnection) async throws -> Int64 {
+        let rows = try await conn.query("""
+            UPDATE registry_version
+            SET version = GREATEST(version + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint), updated_at = now()
+            WHERE id = 1 RETURNING version
+            """)
+        return Int64(rows.rows.first?[0] ?? "0") ?? 0
+    }
+
+    private static let toolsArray = "ARRAY(SELECT jsonb_array_elements($2::jsonb))"
+
+    public func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+        let toolsJSON = JSON.array(tools).text
+        return try await run {
+            try await pool.transaction { conn in
+                let previous = try await lockVersion(conn)
+                let rows = try await conn.query(
+                    "INSERT INTO services (name, url) VALUES ($1, $2) RETURNING id", [name, url])
+                guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
+                _ = try await conn.query("INSERT INTO service_tools (service_id, tools) VALUES ($1, \(Self.toolsArray))", [id, toolsJSON])
+                let version = try await bumpVersion(conn)
+                let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
+                return (try Self.record(saved, 0), RegistryChange(version: version, previous: previous, action: "register", service: name))
+            }
+        }
+    }
+
+    public func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+        let toolsJSON = JSON.array(tools).text
+        return try await run {
+            try await pool.transaction { conn in
+                let previous = try await lockVersion(conn)
+                let rows = try await conn.query(
+                    "UPDATE services SET url = COALESCE($2, url), updated_at = now() WHERE name = $1 AND deleted_at IS NULL RETURNING id",
+                    [name, url])
+                guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+                let changed = try await conn.query(
+                    "UPDATE service_tools SET tools = \(Self.toolsArray), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
+                    [id, toolsJSON])
+                if changed.affected == 0 {
+                    _ = try await conn.query("INSERT INTO service_tools (service_id, tools) VALUES ($1, \(Self.toolsArray))", [id, toolsJSON])
+                }
+                let version = try await bumpVersion(conn)
+                let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
+                return (try Self.record(saved, 0), RegistryChange(version: version, previous: previous, action: "update", service: name))
+            }
+        }
+    }
+
+    public func delete(name: String) async throws(StoreError) -> RegistryChange {
+        try await run {
+            try await pool.transaction { conn in
+                let previous = try await lockVersion(conn)
+                let rows = try await conn.query(
+                    "UPDATE services SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL RETURNING id", [name])
+                guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+                _ = try await conn.query(
+                    "UPDATE service_tools SET deleted_at = now(), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL", [id])
+                let version = try await bumpVersion(conn)
+                return RegistryChange(version: version, previous: previous, action: "delete", service: name)
+            }
+        }
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

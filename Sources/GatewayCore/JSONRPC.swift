@@ -1,0 +1,37 @@
+/// JSON-RPC 2.0 codes the gateway uses.
+public enum JSONRPCCode {
+    public static let parseError = -32700
+    public static let invalidRequest = -32600
+    public static let methodNotFound = -32601
+    public static let invalidParams = -32602
+    public static let internalError = -32603
+    public static let downstreamUnavailable = -32001
+    public static let downstreamTimeout = -32002
+    public static let downstreamError = -32003
+    public static let headerMismatch = -32020
+    public static let unsupportedVersion = -32022
+}
+
+public enum JSONRPC {
+    public static func request(id: JSON, method: String, params: JSON? = nil) -> JSON {
+        var pairs: [(String, JSON)] = [("jsonrpc", .string("2.0")), ("id", id), ("method", .string(method))]
+        if let params { pairs.append(("params", params)) }
+        return .object(pairs)
+    }
+
+    public static func notification(method: String, params: JSON? = nil) -> JSON {
+        var pairs: [(String, JSON)] = [("jsonrpc", .string("2.0")), ("method", .string(method))]
+        if let params { pairs.append(("params", params)) }
+        return .object(pairs)
+    }
+
+    public static func result(id: JSON, _ result: JSON) -> JSON {
+        .object([("jsonrpc", .string("2.0")), ("id", id), ("result", result)])
+    }
+
+    public static func error(id: JSON, code: Int, message: String, data: JSON? = nil) -> JSON {
+        var err: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
+        if let data { err.append(("data", data)) }
+        return .object([("jsonrpc", .string("2.0")), ("id", id), ("error", .object(err))])
+    }
+}
