@@ -26,6 +26,10 @@ public final class GatewayApp {
     var storageError: String?
     var apiKey = ""
     var admin: AdminAPI?
+    var mcp: MCPEndpoint!
+    var downstreams: DownstreamPool!
+    /// Recent snapshots, so a tools/list cursor stays valid across a reload.
+    var recent: [ToolIndex] = []
 
     public init(config: Configuration, log: Log, env: [String: String]) {
         self.config = config
@@ -49,6 +53,7 @@ public final class GatewayApp {
         }
         apiKey = config.apiKey ?? Self.generateKey()
         setUpStorage()
+        setUpMCP()
         mountRoutes()
         try server.listen(host: config.host, port: config.port, reusePort: config.reusePort)
         for sig in [SIGINT, SIGTERM] {
@@ -98,6 +103,24 @@ public final class GatewayApp {
         redis?.start()
     }
 
+    private func setUpMCP() {
+        let secret = Array((config.sessionSecret ?? Self.generateKey()).utf8)
+        downstreams = DownstreamPool(timeout: config.toolCallTimeout + 5, connectTimeout: config.downstreamConnectTimeout)
+        let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout)
+        mcp = MCPEndpoint(config: config, log: log, secret: secret, index: { [unowned self] in self.index },
+                          retained: { [unowned self] v in self.recent.first { $0.version == v } }, relay: relay)
+    }
+
+    /// Swaps in a new snapshot; listeners hear of it when the version moved.
+    func install(_ next: ToolIndex) {
+        let changed = next.version != index.version
+        recent.append(index)
+        if recent.count > 4 { recent.removeFirst() }
+        index = next
+        downstreams.retain(next)
+        if changed { mcp.hub.notifyToolsChanged() }
+    }
+
     /// Applies pending migrations and loads the index, retrying until storage answers.
     private func openStorage() async {
         guard let store else { return }
@@ -126,7 +149,7 @@ public final class GatewayApp {
         do {
             let version = try await store.version()
             let services = try await store.services()
-            index = ToolIndex(version: version, services: services, pageSize: config.toolsPageSize)
+            install(ToolIndex(version: version, services: services, pageSize: config.toolsPageSize))
             log(.debug, "index reloaded", [("version", String(version)), ("services", String(index.serviceCount)),
                                            ("tools", String(index.entries.count))])
         } catch {
@@ -162,6 +185,7 @@ public final class GatewayApp {
                 }
             }
         }
+        mcp.mount(on: router)
         if config.testRoutes { TestRoutes.mount(on: router) }
     }
 
@@ -181,6 +205,7 @@ public final class GatewayApp {
             ("services", .int(index.serviceCount)),
             ("tools", .int(index.entries.count)),
             ("connections", .int(server.connectionCount)),
+            ("listeners", .int(mcp.hub.count)),
             ("uptimeSeconds", .double((EventLoop.main.now - startedAt).rounded())),
         ])
     }

@@ -124,6 +124,7 @@ final class HTTPConnection {
         case 413: return "body_too_large"
         case 417: return "expectation_failed"
         case 431: return "headers_too_large"
+        case 505: return "http_version_not_supported"
         default: return "bad_request"
         }
     }

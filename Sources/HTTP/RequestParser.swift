@@ -30,6 +30,10 @@ final class RequestParser {
     private var headersDone = false
     private var expectsContinue = false
     private var failure: (Int, String)?
+    /// The request line as it arrives, checked for an exact `HTTP/1.x` version (http-parser as
+    /// built by Debian accepts any word starting with H and any major version).
+    private var line: [UInt8] = []
+    private var lineChecked = false
 
     init(maxHeaderBytes: Int, maxBodyBytes: Int) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -42,6 +46,9 @@ final class RequestParser {
 
     /// Feeds bytes; returns how many were consumed and what happened.
     func execute(_ bytes: UnsafeRawBufferPointer) -> (consumed: Int, event: Event) {
+        if !lineChecked, let problem = checkRequestLine(bytes) {
+            return (0, .failure(status: problem.0, reason: problem.1))
+        }
         let n = bytes.withMemoryRebound(to: CChar.self) { chars in
             http_parser_execute(parser, &RequestParser.settings, chars.baseAddress, chars.count)
         }
@@ -61,6 +68,26 @@ final class RequestParser {
             return (n, .failure(status: 400, reason: "malformed request: \(name)"))
         }
         return (n, .needMore)
+    }
+
+    private func checkRequestLine(_ bytes: UnsafeRawBufferPointer) -> (Int, String)? {
+        for b in bytes {
+            if b == 0x0A {
+                if line.isEmpty || line == [0x0D] { line.removeAll(); continue }  // blank lines before a request
+                if line.last == 0x0D { line.removeLast() }
+                lineChecked = true
+                let version = line.split(separator: 0x20).last.map { Array($0) } ?? []
+                line.removeAll()
+                if version.count == 8 && version.starts(with: Array("HTTP/1.".utf8)) && version[7] >= 0x30 && version[7] <= 0x39 {
+                    return nil
+                }
+                if version.starts(with: Array("HTTP/".utf8)) { return (505, "HTTP version not supported") }
+                return (400, "malformed request line")
+            }
+            line.append(b)
+            if line.count > maxHeaderBytes { return (431, "request line larger than \(maxHeaderBytes) bytes") }
+        }
+        return nil
     }
 
     // MARK: callbacks
@@ -155,6 +182,7 @@ final class RequestParser {
                 versionMajor: Int(p!.pointee.http_major), versionMinor: Int(p!.pointee.http_minor),
                 keepAlive: http_should_keep_alive(p) != 0)
             me.inMessage = false
+            me.lineChecked = false
             me.body = []
             http_parser_pause(p, 1)
             return 0

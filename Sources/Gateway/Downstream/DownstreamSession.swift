@@ -100,17 +100,56 @@ public final class DownstreamSession {
     private func exchange(method: String, params: JSON?, session: Bool,
                           onMessage: ((JSON) -> Void)? = nil) async throws(DownstreamError) -> (JSON, IncomingHead) {
         nextID += 1
-        let id = JSON.int(nextID)
-        let body = JSONRPC.request(id: id, method: method, params: params).serialized()
+        let id = nextID
+        let body = JSONRPC.request(id: .int(id), method: method, params: params).serialized()
+        let (raw, head) = try await send(body, id: id, session: session, onMessage: onMessage)
+        guard let message = try? JSONParser.parse(raw) else { throw DownstreamError.notMCP("invalid JSON response") }
+        return (try Self.unwrap(message), head)
+    }
+
+    /// Allocates a request id unique within this session.
+    public func allocateID() -> Int {
+        nextID += 1
+        return nextID
+    }
+
+    /// Sends a request whose body the caller built (with id `id`) and returns the raw bytes of the
+    /// matching response message, unparsed. Other messages on the stream (notifications) go to
+    /// `onMessage`; requests from the server are answered here. Retries once on a lost session.
+    public func relay(_ build: (Int) -> [UInt8], onMessage: ((JSON) -> Void)? = nil,
+                      handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> [UInt8] {
+        try await initialize()
+        var id = allocateID()
+        do {
+            return try await send(build(id), id: id, session: true, onMessage: onMessage, handle: handle).0
+        } catch DownstreamError.sessionExpired {
+            protocolVersion = nil
+            try await initialize()
+            id = allocateID()
+            return try await send(build(id), id: id, session: true, onMessage: onMessage, handle: handle).0
+        }
+    }
+
+    private func send(_ body: [UInt8], id: Int, session: Bool, onMessage: ((JSON) -> Void)?,
+                      handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> ([UInt8], IncomingHead) {
+        let idText = Array(String(id).utf8)
         var isSSE = false
         var sse = SSEParser()
-        var answer: JSON?
+        var answer: [UInt8]?
         var streamError: DownstreamError?
         var jsonBody: [UInt8] = []
-        let handleMessage: (JSON) -> Void = { [self] message in
-            if message["id"] == id && message["method"] == nil {
-                answer = message
-            } else if let m = message["method"]?.stringValue, let rid = message["id"] {
+        let handleMessage: ([UInt8]) -> Void = { [self] bytes in
+            guard let members = JSONScanner.members(bytes) else {
+                streamError = .notMCP("invalid JSON in event stream")
+                return
+            }
+            let hasMethod = members.range(of: "method") != nil
+            if let r = members.range(of: "id"), !hasMethod {
+                if Array(bytes[r]) == idText { answer = bytes }
+                return
+            }
+            guard let message = try? JSONParser.parse(bytes) else { return }
+            if let m = message["method"]?.stringValue, let rid = message["id"] {
                 self.answerServerRequest(method: m, id: rid)
             } else {
                 onMessage?(message)
@@ -124,13 +163,9 @@ public final class DownstreamSession {
                 guard isSSE else { jsonBody.append(contentsOf: chunk); return }
                 for event in sse.feed(chunk) where !event.data.isEmpty {
                     if event.event != nil && event.event != "message" { continue }
-                    guard let message = try? JSONParser.parse(event.data) else {
-                        streamError = .notMCP("invalid JSON in event stream")
-                        continue
-                    }
-                    handleMessage(message)
+                    handleMessage(Array(event.data.utf8))
                 }
-            })
+            }, handle: handle)
         } catch {
             throw DownstreamError(error)
         }
@@ -142,15 +177,12 @@ public final class DownstreamSession {
             guard type.hasPrefix("application/json") else {
                 throw DownstreamError.notMCP("unexpected content type \(type.isEmpty ? "(none)" : type)")
             }
-            guard let message = try? JSONParser.parse(jsonBody) else { throw DownstreamError.notMCP("invalid JSON response") }
-            guard message["id"] == id else { throw DownstreamError.notMCP("response id does not match the request") }
-            return (try Self.unwrap(message), head)
+            handleMessage(jsonBody)
+        } else {
+            for event in sse.finish() where !event.data.isEmpty { handleMessage(Array(event.data.utf8)) }
         }
-        for event in sse.finish() where !event.data.isEmpty {
-            if let message = try? JSONParser.parse(event.data) { handleMessage(message) }
-        }
-        guard let answer else { throw streamError ?? DownstreamError.notMCP("stream ended without a response") }
-        return (try Self.unwrap(answer), head)
+        guard let answer else { throw streamError ?? DownstreamError.notMCP(isSSE ? "stream ended without a response" : "response id does not match the request") }
+        return (answer, head)
     }
 
     static func unwrap(_ message: JSON) throws(DownstreamError) -> JSON {

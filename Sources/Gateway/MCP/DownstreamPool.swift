@@ -1,0 +1,34 @@
+import GatewayCore
+import Reactor
+
+/// One shared, kept-alive downstream session per service. Many clients' calls go over it; the
+/// session's request ids are unique, so responses never cross.
+@LoopActor
+final class DownstreamPool {
+    private var sessions: [String: DownstreamSession] = [:]
+    private let timeout: Double
+    private let connectTimeout: Double
+
+    init(timeout: Double, connectTimeout: Double) {
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+    }
+
+    func session(service: String, url: String) -> DownstreamSession {
+        if let s = sessions[service], s.url == url { return s }
+        sessions[service]?.close()
+        let s = DownstreamSession(url: url, timeout: timeout, connectTimeout: connectTimeout)
+        sessions[service] = s
+        return s
+    }
+
+    /// Drops sessions of services that are gone or moved.
+    func retain(_ index: ToolIndex) {
+        var urls: [String: String] = [:]
+        for e in index.entries { urls[e.service] = e.serviceURL }
+        for (name, s) in sessions where urls[name] != s.url {
+            s.close()
+            sessions[name] = nil
+        }
+    }
+}

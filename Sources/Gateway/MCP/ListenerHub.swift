@@ -1,0 +1,54 @@
+import GatewayCore
+import HTTP
+import Reactor
+
+/// The streams that want `notifications/tools/list_changed`: handshake-era GET streams (one per
+/// session) and 2026-07-28 `subscriptions/listen` streams. Keep-alive comments flow on a timer.
+@LoopActor
+final class ListenerHub {
+    private struct Listener {
+        let stream: ResponseStream
+        /// The session (handshake era) or nil (2026 listen stream).
+        let session: String?
+        /// The listen request's id, echoed as `_meta.subscriptionId` (2026 era).
+        let subscriptionID: JSON?
+    }
+    private var listeners: [ObjectIdentifier: Listener] = [:]
+    private let keepAlive = Timer {}
+
+    init(keepAliveInterval: Double) {
+        keepAlive.setHandler { [unowned self] in self.ping() }
+        keepAlive.start(after: keepAliveInterval, repeating: keepAliveInterval)
+    }
+
+    var count: Int { listeners.count }
+
+    func hasStream(session: String) -> Bool { listeners.values.contains { $0.session == session } }
+
+    func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?) {
+        let key = ObjectIdentifier(stream)
+        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID)
+        stream.onClose { [weak self] in self?.listeners[key] = nil }
+    }
+
+    func endSession(_ session: String) {
+        for l in listeners.values where l.session == session { l.stream.end() }
+    }
+
+    func notifyToolsChanged() {
+        let plain = MCPReply.event(JSONRPC.notification(method: "notifications/tools/list_changed").serialized())
+        for l in listeners.values {
+            if let sub = l.subscriptionID {
+                let params = JSON.object([("_meta", .object([("io.modelcontextprotocol/subscriptionId", sub)]))])
+                l.stream.write(MCPReply.event(JSONRPC.notification(method: "notifications/tools/list_changed", params: params).serialized()))
+            } else {
+                l.stream.write(plain)
+            }
+        }
+    }
+
+    private func ping() {
+        let comment = Array(": keepalive\n\n".utf8)
+        for l in listeners.values { l.stream.write(comment) }
+    }
+}

@@ -1,0 +1,39 @@
+import GatewayCore
+import HTTP
+
+/// Builds /mcp responses: JSON-RPC envelopes around raw result bytes, and the HTTP statuses
+/// each era gives to each failure.
+enum MCPReply {
+    static let jsonHeaders: [(name: String, value: String)] = [("Content-Type", "application/json")]
+
+    /// `{"jsonrpc":"2.0","id":<id>,"<key>":<raw>}` without re-serializing `raw`.
+    static func envelope(id: [UInt8], key: String, raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count + id.count + 40)
+        out += Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+        out += id
+        out += Array(",\"\(key)\":".utf8)
+        out += raw
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    static func envelope(id: [UInt8], key: String, raw: [UInt8]) -> [UInt8] {
+        raw.withUnsafeBufferPointer { envelope(id: id, key: key, raw: $0) }
+    }
+
+    static func result(id: JSON, _ result: JSON, status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, headers: jsonHeaders + headers, body: JSONRPC.result(id: id, result).serialized())
+    }
+
+    static func error(_ status: Int, id: JSON?, code: Int, message: String, data: JSON? = nil,
+                      headers: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, headers: jsonHeaders + headers,
+                     body: JSONRPC.error(id: id ?? .null, code: code, message: message, data: data).serialized())
+    }
+
+    /// One SSE event carrying a JSON-RPC message.
+    static func event(_ message: [UInt8]) -> [UInt8] {
+        Array("event: message\ndata: ".utf8) + message + Array("\n\n".utf8)
+    }
+}

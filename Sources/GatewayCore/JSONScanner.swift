@@ -1,0 +1,106 @@
+/// Finds the members of a JSON object without building its values: each member's key and the
+/// byte range of its raw value. Relaying a downstream result only needs `id` rewritten, so the
+/// result itself is copied as bytes, never parsed and re-serialized.
+public enum JSONScanner {
+    public struct Member {
+        public let key: String
+        public let value: Range<Int>
+    }
+
+    /// The top-level members of the object in `bytes[range]`, or nil if it is not a well-formed object
+    /// (values are checked for balance and string termination, not fully validated).
+    public static func members(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>? = nil) -> [Member]? {
+        var i = range?.lowerBound ?? 0
+        let end = range?.upperBound ?? bytes.count
+        func space() { while i < end, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 } }
+        space()
+        guard i < end, bytes[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        var out: [Member] = []
+        space()
+        if i < end, bytes[i] == UInt8(ascii: "}") { return out }
+        while true {
+            space()
+            guard i < end, bytes[i] == UInt8(ascii: "\"") else { return nil }
+            let keyStart = i
+            guard let keyEnd = skipString(bytes, i, end) else { return nil }
+            let key: String
+            let raw = UnsafeBufferPointer(rebasing: bytes[(keyStart + 1)..<(keyEnd - 1)])
+            if raw.contains(UInt8(ascii: "\\")) {
+                guard case .string(let s)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[keyStart..<keyEnd])) else { return nil }
+                key = s
+            } else {
+                key = String(decoding: raw, as: UTF8.self)
+            }
+            i = keyEnd
+            space()
+            guard i < end, bytes[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            space()
+            let valueStart = i
+            guard let valueEnd = skipValue(bytes, i, end) else { return nil }
+            out.append(Member(key: key, value: valueStart..<valueEnd))
+            i = valueEnd
+            space()
+            guard i < end else { return nil }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { return out }
+            return nil
+        }
+    }
+
+    public static func members(_ bytes: [UInt8]) -> [Member]? {
+        bytes.withUnsafeBufferPointer { members($0) }
+    }
+
+    /// Index just past the closing quote of the string starting at `i`.
+    static func skipString(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        var i = start + 1
+        while i < end {
+            let c = b[i]
+            if c == UInt8(ascii: "\\") { i += 2; continue }
+            if c == UInt8(ascii: "\"") { return i + 1 }
+            i += 1
+        }
+        return nil
+    }
+
+    static func skipValue(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        guard start < end else { return nil }
+        let c = b[start]
+        if c == UInt8(ascii: "\"") { return skipString(b, start, end) }
+        if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+            var depth = 0
+            var i = start
+            while i < end {
+                let d = b[i]
+                if d == UInt8(ascii: "\"") {
+                    guard let next = skipString(b, i, end) else { return nil }
+                    i = next
+                    continue
+                }
+                if d == UInt8(ascii: "{") || d == UInt8(ascii: "[") { depth += 1 }
+                else if d == UInt8(ascii: "}") || d == UInt8(ascii: "]") {
+                    depth -= 1
+                    if depth == 0 { return i + 1 }
+                }
+                i += 1
+            }
+            return nil
+        }
+        var i = start
+        while i < end {
+            let d = b[i]
+            if d == UInt8(ascii: ",") || d == UInt8(ascii: "}") || d == UInt8(ascii: "]") || d == 0x20 || d == 0x0A || d == 0x0D || d == 0x09 { break }
+            i += 1
+        }
+        return i > start ? i : nil
+    }
+}
+
+extension Array where Element == JSONScanner.Member {
+    public func range(of key: String) -> Range<Int>? {
+        for m in self where m.key == key { return m.value }
+        return nil
+    }
+}
