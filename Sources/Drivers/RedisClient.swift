@@ -206,8 +206,8 @@ public final class RedisClient {
             }
         }
         subscriptions.append(sub)
-        if isReady { issueSubscribe(sub) }
         subChannels.append(channel)
+        if isReady { issueSubscribe(sub) }
     }
 
     private var subChannels: [String] = []

@@ -19,6 +19,8 @@ public final class GatewayApp {
     var store: (any RegistryStore)?
     var registry: Registry?
     var redis: RedisClient?
+    var subscriber: RedisClient?
+    var sync: IndexSync?
     var changeSignal: ChangeSignal!
     /// The current snapshot; swapped whole on reload.
     var index = ToolIndex.empty
@@ -91,14 +93,8 @@ public final class GatewayApp {
         }
         if let store {
             let registry = Registry(store: store, signal: changeSignal, config: config, log: log)
-            registry.onChange = { [unowned self] _ in await self.reloadIndex() }
+            registry.onChange = { [unowned self] change in self.sync?.apply(change) }
             self.registry = registry
-        }
-        redis?.onReady { [unowned self] in
-            spawn {
-                guard self.storageReady, let store = self.store, let version = try? await store.version() else { return }
-                await self.changeSignal.resync(storedVersion: version)
-            }
         }
         redis?.start()
     }
@@ -131,8 +127,7 @@ public final class GatewayApp {
                 if !applied.isEmpty { log(.info, "migrations applied", [("names", applied.joined(separator: ","))]) }
                 storageReady = true
                 storageError = nil
-                await reloadIndex()
-                if let version = try? await store.version() { await changeSignal.resync(storedVersion: version) }
+                startSync(store)
                 return
             } catch {
                 if storageError == nil { log(.warn, "storage not ready, retrying", [("error", error.description)]) }
@@ -143,17 +138,27 @@ public final class GatewayApp {
         }
     }
 
-    /// Builds a new snapshot from storage and swaps it in.
-    func reloadIndex() async {
-        guard let store else { return }
-        do {
-            let version = try await store.version()
-            let services = try await store.services()
-            install(ToolIndex(version: version, services: services, pageSize: config.toolsPageSize))
-            log(.debug, "index reloaded", [("version", String(version)), ("services", String(index.serviceCount)),
-                                           ("tools", String(index.entries.count))])
-        } catch {
-            log(.warn, "index reload failed", [("error", error.description)])
+    /// Starts keeping the index in sync: a first full reload, change events from Redis, the fence.
+    private func startSync(_ store: any RegistryStore) {
+        let sync = IndexSync(store: store, signal: changeSignal, log: log, pageSize: config.toolsPageSize,
+                             interval: config.versionCheckInterval,
+                             current: { [unowned self] in self.index }, install: { [unowned self] in self.install($0) })
+        self.sync = sync
+        sync.reload()
+        sync.check()
+        if let r = config.redis {
+            let sub = RedisClient(settings: r, name: "subscriber", log: { [log] level, m in log(level, m) })
+            sub.subscribe(ChangeSignal.channel) { payload in sync.apply(event: payload) }
+            sub.subscribe(ChangeSignal.sessionsChannel) { [unowned self] id in self.mcp.revoke(id: id) }
+            // Whatever was missed while disconnected, the fence catches up on.
+            sub.onReady { sync.check() }
+            redis?.onReady { sync.check() }
+            sub.start()
+            subscriber = sub
+            mcp.onRevoke = { [unowned self] id in
+                guard let redis = self.redis, redis.isReady else { return }
+                spawn { _ = try? await redis.command(["PUBLISH", ChangeSignal.sessionsChannel, id]) }
+            }
         }
     }
 
@@ -202,8 +207,9 @@ public final class GatewayApp {
             ("storage", .object(storage)),
             ("redis", .object([("state", .string(changeSignal.state))])),
             ("registryVersion", .number(String(index.version))),
+            ("storedVersion", .number(String(sync?.storedVersion ?? index.version))),
             ("services", .int(index.serviceCount)),
-            ("tools", .int(index.entries.count)),
+            ("tools", .int(index.toolCount)),
             ("connections", .int(server.connectionCount)),
             ("listeners", .int(mcp.hub.count)),
             ("uptimeSeconds", .double((EventLoop.main.now - startedAt).rounded())),
@@ -242,6 +248,7 @@ public final class GatewayApp {
             self.log(.info, "stopped")
             self.signals.removeAll()
             self.redis?.stop()
+            self.subscriber?.stop()
             EventLoop.main.stop()
         }
     }

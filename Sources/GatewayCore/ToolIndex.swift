@@ -1,61 +1,147 @@
 /// An immutable snapshot of every federated tool. A reload builds a new one and swaps it in;
-/// requests in flight keep the snapshot they started with.
-public final class ToolIndex: Sendable {
+/// requests in flight keep the snapshot they started with. A change to one service builds the
+/// next snapshot from this one by replacing that service alone (`replacing`), sharing the rest.
+public final class ToolIndex: @unchecked Sendable {
     public struct Entry: Sendable {
         public let federatedName: String
-        public let service: String
-        public let serviceURL: String
         public let originalName: String
-        /// The definition as the client sees it (name rewritten, every other field carried through).
-        public let definition: JSON
+        /// The definition as clients see it: the downstream's bytes with `name` rewritten.
+        public let bytes: [UInt8]
+    }
+
+    /// One service's tools, shared between snapshots until that service changes.
+    public final class Service: Sendable {
+        public let name: String
+        public let url: String
+        public let entries: [Entry]
+        let byName: [String: Int]
+
+        public init(record: ServiceRecord) {
+            name = record.name
+            url = record.url
+            var entries: [Entry] = []
+            var byName: [String: Int] = [:]
+            for (original, bytes) in ToolIndex.tools(in: record.rawTools) {
+                let federated = ToolNaming.federatedName(service: record.name, tool: original)
+                if byName[federated] != nil { continue }
+                byName[federated] = entries.count
+                entries.append(Entry(federatedName: federated, originalName: original,
+                                     bytes: ToolIndex.renamed(bytes, to: federated)))
+            }
+            self.entries = entries
+            self.byName = byName
+        }
     }
 
     public let version: Int64
-    public let entries: [Entry]
-    public let serviceCount: Int
     public let pageSize: Int
-    private let byName: [String: Int]
-    /// `tools` arrays, serialized once per snapshot, one per page.
-    public let pages: [[UInt8]]
+    private let services: [String: Service]
+    /// Service names in order; `offsets[i]` is the index of the first tool of `order[i]`.
+    private let order: [String]
+    private let offsets: [Int]
+    public let toolCount: Int
+    /// Pages are serialized on first use, once per snapshot (loop-confined memo).
+    private var pageCache: [Int: [UInt8]] = [:]
 
-    public init(version: Int64, services: [ServiceRecord], pageSize: Int) {
+    public convenience init(version: Int64, services records: [ServiceRecord], pageSize: Int) {
+        var services: [String: Service] = [:]
+        for r in records { services[r.name] = Service(record: r) }
+        self.init(version: version, services: services, order: services.keys.sorted(), pageSize: pageSize)
+    }
+
+    private init(version: Int64, services: [String: Service], order: [String], pageSize: Int) {
         self.version = version
         self.pageSize = max(1, pageSize)
-        var entries: [Entry] = []
-        var byName: [String: Int] = [:]
-        for service in services.sorted(by: { $0.name < $1.name }) {
-            for tool in service.tools {
-                guard let original = tool["name"]?.stringValue else { continue }
-                let name = ToolNaming.federatedName(service: service.name, tool: original)
-                if byName[name] != nil { continue }
-                byName[name] = entries.count
-                entries.append(Entry(federatedName: name, service: service.name, serviceURL: service.url,
-                                     originalName: original, definition: tool.setting("name", .string(name))))
-            }
+        self.services = services
+        self.order = order
+        var offsets: [Int] = []
+        offsets.reserveCapacity(order.count)
+        var total = 0
+        for name in order {
+            offsets.append(total)
+            total += services[name]!.entries.count
         }
-        self.entries = entries
-        self.byName = byName
-        serviceCount = services.count
-        var pages: [[UInt8]] = []
-        var start = 0
-        repeat {
-            let slice = entries[start..<min(entries.count, start + self.pageSize)]
-            var out: [UInt8] = [UInt8(ascii: "[")]
-            for (i, e) in slice.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                e.definition.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-            pages.append(out)
-            start += self.pageSize
-        } while start < entries.count
-        self.pages = pages
+        self.offsets = offsets
+        toolCount = total
     }
 
     public static let empty = ToolIndex(version: 0, services: [], pageSize: 500)
 
-    public func entry(named name: String) -> Entry? {
-        byName[name].map { entries[$0] }
+    public var serviceCount: Int { services.count }
+    public var serviceURLs: [String: String] { services.mapValues { $0.url } }
+
+    /// The next snapshot: this one with `name` replaced by `record` (nil removes it).
+    public func replacing(_ name: String, with record: ServiceRecord?, version: Int64) -> ToolIndex {
+        var services = self.services
+        var order = self.order
+        let existed = services[name] != nil
+        if let record {
+            services[name] = Service(record: record)
+            if !existed { order.insert(name, at: Self.insertionPoint(order, name)) }
+        } else if existed {
+            services[name] = nil
+            order.remove(at: Self.insertionPoint(order, name))
+        }
+        return ToolIndex(version: version, services: services, order: order, pageSize: pageSize)
+    }
+
+    static func insertionPoint(_ order: [String], _ name: String) -> Int {
+        var lo = 0, hi = order.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if order[mid] < name { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Looks a federated name up: the service is the part before the first `__` (service names
+    /// cannot contain `_`, and shortening keeps that prefix).
+    public func entry(named name: String) -> (service: Service, entry: Entry)? {
+        let u = Array(name.utf8)
+        var i = 0
+        while i + 1 < u.count, !(u[i] == UInt8(ascii: "_") && u[i + 1] == UInt8(ascii: "_")) { i += 1 }
+        guard i + 1 < u.count, let service = services[String(decoding: u[0..<i], as: UTF8.self)],
+              let k = service.byName[name] else { return nil }
+        return (service, service.entries[k])
+    }
+
+    public var pageCount: Int { max(1, (toolCount + pageSize - 1) / pageSize) }
+
+    /// Page `p` as a JSON array of definitions.
+    public func page(_ p: Int) -> [UInt8] {
+        if let cached = pageCache[p] { return cached }
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        let start = p * pageSize
+        let end = min(toolCount, start + pageSize)
+        if start < end {
+            var s = Self.serviceIndex(offsets, containing: start)
+            var k = start - offsets[s]
+            var n = start
+            while n < end {
+                let entries = services[order[s]]!.entries
+                while k < entries.count && n < end {
+                    if n > start { out.append(UInt8(ascii: ",")) }
+                    out += entries[k].bytes
+                    k += 1
+                    n += 1
+                }
+                s += 1
+                k = 0
+            }
+        }
+        out.append(UInt8(ascii: "]"))
+        pageCache[p] = out
+        return out
+    }
+
+    /// The last service whose first tool is at or before `position`.
+    static func serviceIndex(_ offsets: [Int], containing position: Int) -> Int {
+        var lo = 0, hi = offsets.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if offsets[mid] <= position { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
     }
 
     /// The cursor for `page` of this snapshot: opaque to clients, bound to the version.
@@ -66,5 +152,47 @@ public final class ToolIndex: Sendable {
         let parts = cursor.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let v = Int64(parts[0], radix: 36), let p = Int(parts[1]), p > 0, p < 1_000_000 else { return nil }
         return (v, p)
+    }
+
+    // MARK: raw tool definitions
+
+    /// Each element of a JSON array of tool objects: its `name` and its bytes. Values are not
+    /// parsed; elements without a string name are skipped.
+    static func tools(in raw: [UInt8]) -> [(String, ArraySlice<UInt8>)] {
+        raw.withUnsafeBufferPointer { buf in
+            var out: [(String, ArraySlice<UInt8>)] = []
+            var i = 0
+            let end = buf.count
+            func space() { while i < end, buf[i] == 0x20 || buf[i] == 0x0A || buf[i] == 0x0D || buf[i] == 0x09 { i += 1 } }
+            space()
+            guard i < end, buf[i] == UInt8(ascii: "[") else { return out }
+            i += 1
+            while true {
+                space()
+                guard i < end, buf[i] != UInt8(ascii: "]") else { break }
+                let start = i
+                guard let stop = JSONScanner.skipValue(buf, i, end) else { break }
+                if let members = JSONScanner.members(buf, in: start..<stop), let r = members.range(of: "name"),
+                   case .string(let name)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: buf[r])) {
+                    out.append((name, raw[start..<stop]))
+                }
+                i = stop
+                space()
+                if i < end && buf[i] == UInt8(ascii: ",") { i += 1 } else { break }
+            }
+            return out
+        }
+    }
+
+    /// The definition with its top-level `name` value replaced, every other byte kept.
+    static func renamed(_ bytes: ArraySlice<UInt8>, to name: String) -> [UInt8] {
+        let copy = Array(bytes)
+        guard let members = JSONScanner.members(copy), let r = members.range(of: "name") else { return copy }
+        var out: [UInt8] = []
+        out.reserveCapacity(copy.count + 16)
+        out += copy[0..<r.lowerBound]
+        JSON.writeString(name, to: &out)
+        out += copy[r.upperBound...]
+        return out
     }
 }

@@ -24,8 +24,7 @@ final class DownstreamPool {
 
     /// Drops sessions of services that are gone or moved.
     func retain(_ index: ToolIndex) {
-        var urls: [String: String] = [:]
-        for e in index.entries { urls[e.service] = e.serviceURL }
+        let urls = index.serviceURLs
         for (name, s) in sessions where urls[name] != s.url {
             s.close()
             sessions[name] = nil

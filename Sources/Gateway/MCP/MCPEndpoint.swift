@@ -258,15 +258,15 @@ final class MCPEndpoint {
         var page = 0
         if let cursor = request.params["cursor"] {
             guard let text = cursor.stringValue, let (version, p) = ToolIndex.decodeCursor(text),
-                  let held = version == snapshot.version ? snapshot : retained(version), p < held.pages.count else {
+                  let held = version == snapshot.version ? snapshot : retained(version), p < held.pageCount else {
                 return MCPReply.error(200, id: request.id, code: JSONRPCCode.invalidParams, message: "Invalid cursor", headers: cors)
             }
             snapshot = held
             page = p
         }
         var result: [UInt8] = Array(#"{"tools":"#.utf8)
-        result += snapshot.pages[page]
-        if page + 1 < snapshot.pages.count {
+        result += snapshot.page(page)
+        if page + 1 < snapshot.pageCount {
             result += Array(",\"nextCursor\":\"\(snapshot.cursor(forPage: page + 1))\"".utf8)
         }
         if request.modern { result += Array(#","ttlMs":0,"cacheScope":"public","resultType":"complete""#.utf8) }

@@ -40,12 +40,12 @@ final class ToolCallRelay {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "params.name must be a string", headers: cors))
             return
         }
-        guard let entry = index.entry(named: name) else {
+        guard let (service, entry) = index.entry(named: name) else {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
-        let session = pool.session(service: entry.service, url: entry.serviceURL)
-        let call = InFlight(service: entry.service, session: session)
+        let session = pool.session(service: service.name, url: service.url)
+        let call = InFlight(service: service.name, session: session)
         let key = request.session.map { "\($0.id)|\(id.text)" }
         if let key { inflight[key] = call }
 
@@ -85,9 +85,9 @@ final class ToolCallRelay {
         }
         timer.setHandler { [weak self] in
             self?.abandon(call, reason: "timeout")
-            self?.metrics(entry.service, "timeout", EventLoop.main.now - started)
+            self?.metrics(service.name, "timeout", EventLoop.main.now - started)
             call.finish?(MCPReply.error(200, id: id, code: JSONRPCCode.downstreamTimeout,
-                                        message: "Tool call to service \(entry.service) timed out after \(self?.timeout ?? 0)s", headers: cors))
+                                        message: "Tool call to service \(service.name) timed out after \(self?.timeout ?? 0)s", headers: cors))
         }
         timer.start(after: timeout)
         (stream.map { $0.onClose } ?? context.onClose) { [weak self] in
@@ -117,20 +117,20 @@ final class ToolCallRelay {
                     return body
                 }, onMessage: onMessage, handle: { call.transfer = $0 })
                 guard !done else { return }
-                self?.metrics(entry.service, "ok", EventLoop.main.now - started)
+                self?.metrics(service.name, "ok", EventLoop.main.now - started)
                 call.finish?(HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + cors,
                                           body: Self.rewrap(raw, id: idBytes, modern: modern)))
             } catch {
                 let error = DownstreamError(error)
                 guard !done else { return }
-                self?.metrics(entry.service, "error", EventLoop.main.now - started)
+                self?.metrics(service.name, "error", EventLoop.main.now - started)
                 let (code, message): (Int, String)
                 switch error {
-                case .timeout: (code, message) = (JSONRPCCode.downstreamTimeout, "Tool call to service \(entry.service) timed out")
+                case .timeout: (code, message) = (JSONRPCCode.downstreamTimeout, "Tool call to service \(service.name) timed out")
                 case .rpc(let c, let m): (code, message) = (c, m)
-                default: (code, message) = (JSONRPCCode.downstreamUnavailable, "Service \(entry.service) is unavailable: \(error.description)")
+                default: (code, message) = (JSONRPCCode.downstreamUnavailable, "Service \(service.name) is unavailable: \(error.description)")
                 }
-                self?.log(.warn, "tool call failed", [("service", entry.service), ("tool", entry.originalName), ("error", error.description)])
+                self?.log(.warn, "tool call failed", [("service", service.name), ("tool", entry.originalName), ("error", error.description)])
                 call.finish?(MCPReply.error(200, id: id, code: code, message: message, headers: cors))
             }
         }

@@ -10,6 +10,8 @@ import Reactor
 public final class ChangeSignal {
     public static let versionKey = "mcp:registry:version"
     public static let channel = "mcp:registry:events"
+    /// Ended MCP sessions (their ids), so every replica refuses them.
+    public static let sessionsChannel = "mcp:sessions:revoked"
     /// SET the key only if the new version is greater than what it holds.
     static let raiseScript = """
         local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0

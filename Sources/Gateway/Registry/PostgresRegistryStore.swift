@@ -99,10 +99,9 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     static func record(_ rows: PGRows, _ i: Int) throws -> ServiceRecord {
-        let toolsText = rows[i, "tools"] ?? "[]"
-        let tools = (try JSONParser.parse(toolsText)).arrayValue ?? []
-        return ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
-                             createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "", tools: tools)
+        ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
+                      createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "",
+                      rawTools: Array((rows[i, "tools"] ?? "[]").utf8))
     }
 
     /// Locks the version row (ordering this mutation after any concurrent one) and returns it.

@@ -1,0 +1,130 @@
+import Drivers
+import GatewayCore
+import Reactor
+
+/// Keeps this replica's tool index at the stored registry version.
+///
+/// A change event (from Redis, or from a mutation made here) whose `previous` is the snapshot's
+/// version is applied as a delta: one service's row is read and patched in. Anything else — a gap,
+/// an unknown version, start-up — is one full reload; reloads coalesce (one running, one pending).
+/// Pub/sub is only a hint: the fence compares the snapshot with the stored version on every Redis
+/// (re)connect and every `VERSION_CHECK_INTERVAL`, and reloads when behind.
+@LoopActor
+final class IndexSync {
+    private let store: any RegistryStore
+    private let signal: ChangeSignal
+    private let log: Log
+    private let current: () -> ToolIndex
+    private let install: (ToolIndex) -> Void
+    private let pageSize: Int
+    private let fence = Timer {}
+    private var reloading = false
+    private var pending = false
+    private var checking = false
+    private(set) var storedVersion: Int64 = 0
+    private(set) var reloads = 0
+    private(set) var deltas = 0
+    private(set) var lastReloadSeconds = 0.0
+    var onReload: (Double) -> Void = { _ in }
+
+    init(store: any RegistryStore, signal: ChangeSignal, log: Log, pageSize: Int, interval: Double,
+         current: @escaping () -> ToolIndex, install: @escaping (ToolIndex) -> Void) {
+        self.store = store
+        self.signal = signal
+        self.log = log
+        self.pageSize = pageSize
+        self.current = current
+        self.install = install
+        fence.setHandler { [unowned self] in self.check() }
+        fence.start(after: interval, repeating: interval)
+    }
+
+    /// A change event: `{version, previous, action, service}`.
+    func apply(event payload: String) {
+        guard let event = try? JSONParser.parse(payload), let version = event["version"]?.intValue else {
+            log(.warn, "ignored malformed registry event")
+            return
+        }
+        apply(version: Int64(version), previous: event["previous"]?.intValue.map(Int64.init), service: event["service"]?.stringValue)
+    }
+
+    func apply(_ change: RegistryChange) {
+        apply(version: change.version, previous: change.previous, service: change.service)
+    }
+
+    private func apply(version: Int64, previous: Int64?, service: String?) {
+        storedVersion = max(storedVersion, version)
+        let index = current()
+        guard version > index.version else { return }
+        guard let previous, let service, previous == index.version, !reloading else {
+            reload()
+            return
+        }
+        spawn { [self] in
+            let started = EventLoop.main.now
+            do {
+                let record = try await store.service(named: service)
+                let now = current()
+                guard now.version == previous else { reload(); return }  // moved meanwhile
+                install(now.replacing(service, with: record, version: version))
+                deltas += 1
+                log(.debug, "index delta applied", [("service", service), ("version", String(version)),
+                                                    ("ms", String(Int((EventLoop.main.now - started) * 1000)))])
+            } catch {
+                log(.warn, "index delta failed, reloading", [("service", service), ("error", "\(error)")])
+                reload()
+            }
+        }
+    }
+
+    /// One full reload now, or right after the one running.
+    func reload() {
+        if reloading { pending = true; return }
+        reloading = true
+        spawn { [self] in
+            repeat {
+                pending = false
+                await fullReload()
+            } while pending
+            reloading = false
+        }
+    }
+
+    private func fullReload() async {
+        let started = EventLoop.main.now
+        do {
+            let version = try await store.version()
+            let services = try await store.services()
+            let next = ToolIndex(version: version, services: services, pageSize: pageSize)
+            storedVersion = max(storedVersion, version)
+            install(next)
+            reloads += 1
+            lastReloadSeconds = EventLoop.main.now - started
+            onReload(lastReloadSeconds)
+            log(.debug, "index reloaded", [("version", String(version)), ("services", String(next.serviceCount)),
+                                           ("tools", String(next.toolCount)), ("ms", String(Int(lastReloadSeconds * 1000)))])
+        } catch {
+            log(.warn, "index reload failed", [("error", error.description)])
+        }
+    }
+
+    /// The fence: compare with the stored version; reload when behind; keep Redis's key raised.
+    func check() {
+        guard !checking else { return }
+        checking = true
+        spawn { [self] in
+            defer { checking = false }
+            guard let stored = try? await store.version() else { return }
+            storedVersion = stored
+            if stored > current().version {
+                log(.info, "index behind the stored version, reloading", [("have", String(current().version)), ("stored", String(stored))])
+                reload()
+            }
+            if let redis = signal.redis, redis.isReady {
+                let key = try? await redis.command(["GET", ChangeSignal.versionKey])
+                let held = key?.string.flatMap { Int64($0) } ?? -1
+                if held < stored { await signal.resync(storedVersion: stored) }
+            }
+        }
+    }
+}
