@@ -13,6 +13,7 @@ let package = Package(
     targets: [
         // C: system libraries and a logic-free shim for what Swift cannot import.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "CGatewayShims",
             linkerSettings: [
@@ -26,8 +27,8 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CGatewayShims"], swiftSettings: swiftSettings),
         // HTTP/1.1 server on the loop (http-parser).
         .target(name: "HTTP", dependencies: ["Reactor", "GatewayCore", "CGatewayShims"], swiftSettings: swiftSettings),
-        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi).
-        .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ"], swiftSettings: swiftSettings),
+        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi), SQLite.
+        .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ", "CSQLite"], swiftSettings: swiftSettings),
         // The application: admin API, /mcp, registry.
         .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
         .executableTarget(name: "mcp-gateway", dependencies: ["Gateway", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),

@@ -64,10 +64,24 @@ public final class GatewayApp {
         signal(SIGPIPE, SIG_IGN)
         log(.info, "listening", [("url", config.listenURL), ("storage", store?.kind ?? "none"),
                                  ("redis", config.redis == nil ? "disabled" : "\(config.redis!.host):\(config.redis!.port)")])
-        if config.apiKey == nil {
-            Console.out("Admin API key (generated for this run; set API_KEY to choose one): \(apiKey)")
-        }
+        printBanner()
         spawn { await self.openStorage() }
+    }
+
+    /// What a person starting the gateway needs, once: where it listens, where data lives, the
+    /// admin key when it was generated, and a command to try.
+    private func printBanner() {
+        var lines = ["mcp-gateway listening on \(config.listenURL)  (MCP endpoint: \(config.listenURL)/mcp)"]
+        if case .sqlite(let path) = config.storage {
+            lines.append("storage: embedded SQLite at \(path) (set DB_HOST or DATABASE_URL for PostgreSQL)")
+        }
+        if config.apiKey == nil {
+            lines.append("admin API key (generated for this run; set API_KEY to keep one): \(apiKey)")
+        }
+        let key = config.apiKey == nil ? apiKey : "$API_KEY"
+        lines.append("register a server:")
+        lines.append("  curl -X POST \(config.listenURL)/register -H 'Content-Type: application/json' -H \"X-API-Key: \(key)\" -d '{\"name\":\"my-server\",\"url\":\"http://127.0.0.1:8000/mcp\"}'")
+        Console.out(lines.joined(separator: "\n"))
     }
 
     static func generateKey() -> String {
@@ -87,9 +101,8 @@ public final class GatewayApp {
             let pool = PGPool(settings: settings, size: config.dbPoolSize, connectTimeout: config.dbConnectTimeout,
                               statementTimeout: config.dbStatementTimeout, log: { [log] m in log(.warn, m) })
             store = PostgresRegistryStore(pool: pool, env: env)
-        case .sqlite:
-            store = nil
-            storageError = "embedded SQLite storage is not available in this build; configure PostgreSQL (DB_HOST or DATABASE_URL)"
+        case .sqlite(let path):
+            store = SQLiteRegistryStore(path: path, env: env)
         }
         if let store {
             let registry = Registry(store: store, signal: changeSignal, config: config, log: log)

@@ -1,0 +1,176 @@
+import Drivers
+import GatewayCore
+import Glibc
+import Reactor
+
+/// The registry in an embedded SQLite file (WAL): the same schema and soft-delete rules as
+/// PostgreSQL's, for a single node with no infrastructure. Statements run on the loop; each is
+/// a local-file operation of tens of microseconds (measured in docs/performance.md).
+@LoopActor
+public final class SQLiteRegistryStore: RegistryStore {
+    public let kind = "sqlite"
+    private let path: String
+    private let env: [String: String]
+    private var db: SQLiteDatabase?
+    public private(set) var isHealthy = true
+
+    public init(path: String, env: [String: String]) {
+        self.path = path
+        self.env = env
+    }
+
+    private static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    private static let selectServices = """
+        SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools
+        FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
+        WHERE s.deleted_at IS NULL
+        """
+
+    private func open() throws(StoreError) -> SQLiteDatabase {
+        if let db { return db }
+        Self.makeParentDirectory(of: path)
+        do {
+            let opened = try SQLiteDatabase(path: path)
+            db = opened
+            return opened
+        } catch {
+            isHealthy = false
+            throw StoreError.unavailable(error.description)
+        }
+    }
+
+    static func makeParentDirectory(of path: String) {
+        var dir = ""
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        for (i, part) in parts.enumerated() {
+            dir += (i == 0 ? "" : "/") + part
+            if !dir.isEmpty && dir != "." { mkdir(dir, 0o755) }
+        }
+    }
+
+    private func run<T>(_ body: (SQLiteDatabase) throws -> T) throws(StoreError) -> T {
+        let db = try open()
+        do {
+            let value = try body(db)
+            isHealthy = true
+            return value
+        } catch let e as StoreError {
+            throw e
+        } catch let e as SQLiteError {
+            if e.isUniqueViolation { throw StoreError.conflict("a service with that name already exists") }
+            if e.isBusy { throw StoreError.unavailable(e.description) }
+            throw StoreError.failed(e.description)
+        } catch {
+            throw StoreError.failed("\(error)")
+        }
+    }
+
+    private func transaction<T>(_ body: (SQLiteDatabase) throws -> T) throws(StoreError) -> T {
+        try run { db in
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                let value = try body(db)
+                try db.execute("COMMIT")
+                return value
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func migrate() async throws(StoreError) -> [String] {
+        let files = try Migrations.load(kind: "sqlite", env: env)
+        return try run { db in
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (\(Self.now)))")
+            let done = Set(try db.query("SELECT name FROM schema_migrations").rows.compactMap { $0[0] })
+            var applied: [String] = []
+            for file in files where !done.contains(file.name) {
+                try db.execute("BEGIN IMMEDIATE")
+                do {
+                    try db.execute(file.sql)
+                    _ = try db.query("INSERT INTO schema_migrations (name) VALUES (?1)", [file.name])
+                    try db.execute("COMMIT")
+                } catch {
+                    try? db.execute("ROLLBACK")
+                    throw error
+                }
+                applied.append(file.name)
+            }
+            return applied
+        }
+    }
+
+    public func version() async throws(StoreError) -> Int64 {
+        try run { db in Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0 }
+    }
+
+    public func service(named name: String) async throws(StoreError) -> ServiceRecord? {
+        try run { db in try Self.records(db.query(Self.selectServices + " AND s.name = ?1", [name])).first }
+    }
+
+    public func services() async throws(StoreError) -> [ServiceRecord] {
+        try run { db in try Self.records(db.query(Self.selectServices + " ORDER BY s.name")) }
+    }
+
+    static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
+        result.rows.map { r in
+            ServiceRecord(id: Int64(r[0] ?? "0") ?? 0, name: r[1] ?? "", url: r[2] ?? "", createdAt: r[3] ?? "",
+                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8))
+        }
+    }
+
+    /// Raises the version to max(previous + 1, now in ms) inside the caller's transaction.
+    private func bump(_ db: SQLiteDatabase) throws -> (Int64, Int64) {
+        let previous = Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0
+        let rows = try db.query("""
+            UPDATE registry_version
+            SET version = MAX(version + 1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)), updated_at = \(Self.now)
+            WHERE id = 1 RETURNING version
+            """)
+        return (Int64(rows.rows.first?[0] ?? "0") ?? 0, previous)
+    }
+
+    public func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+        let toolsJSON = JSON.array(tools).text
+        return try transaction { db in
+            let rows = try db.query("INSERT INTO services (name, url) VALUES (?1, ?2) RETURNING id", [name, url])
+            guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
+            _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
+            let (version, previous) = try bump(db)
+            let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
+            return (saved[0], RegistryChange(version: version, previous: previous, action: "register", service: name))
+        }
+    }
+
+    public func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+        let toolsJSON = JSON.array(tools).text
+        return try transaction { db in
+            let rows = try db.query("""
+                UPDATE services SET url = COALESCE(?2, url), updated_at = \(Self.now)
+                WHERE name = ?1 AND deleted_at IS NULL RETURNING id
+                """, [name, url])
+            guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+            _ = try db.query("UPDATE service_tools SET tools = ?2, updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id, toolsJSON])
+            if db.changes == 0 {
+                _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
+            }
+            let (version, previous) = try bump(db)
+            let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
+            return (saved[0], RegistryChange(version: version, previous: previous, action: "update", service: name))
+        }
+    }
+
+    public func delete(name: String) async throws(StoreError) -> RegistryChange {
+        try transaction { db in
+            let rows = try db.query("""
+                UPDATE services SET deleted_at = \(Self.now), updated_at = \(Self.now)
+                WHERE name = ?1 AND deleted_at IS NULL RETURNING id
+                """, [name])
+            guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+            _ = try db.query("UPDATE service_tools SET deleted_at = \(Self.now), updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id])
+            let (version, previous) = try bump(db)
+            return RegistryChange(version: version, previous: previous, action: "delete", service: name)
+        }
+    }
+}
