@@ -1,0 +1,46 @@
+# mcp-gateway: build, run, test, bench.
+SHELL := /bin/bash
+
+# Swift lives in /opt/swift on our machines; use it when `swift` is not already on PATH.
+ifeq ($(shell command -v swift 2>/dev/null),)
+export PATH := /opt/swift/usr/bin:$(PATH)
+endif
+
+.PHONY: deps venv build build-debug run test e2e unit bench clean
+
+deps:
+	scripts/deps.sh
+
+venv:
+	scripts/venv.sh
+
+build:
+	swift build -c release
+
+build-debug:
+	swift build
+
+run: deps build
+	exec .build/release/mcp-gateway serve
+
+# Unit tests + the end-to-end suite against a private PostgreSQL and Redis (see scripts/test.sh).
+test:
+	scripts/test.sh
+
+# Only the swift unit tests.
+unit: deps
+	swift build --build-tests
+	swift test --skip-build
+
+# Only the end-to-end suite, on the binary already built (PYTEST_ARGS="-k keepalive -x").
+e2e:
+	scripts/test.sh --no-build -- $(PYTEST_ARGS)
+
+bench: deps build
+	@set -e; for f in bench/*.sh; do \
+	  [ -e "$$f" ] || continue; \
+	  echo "== $$f"; bash "$$f"; \
+	done
+
+clean:
+	rm -rf .build
