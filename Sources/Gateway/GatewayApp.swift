@@ -32,6 +32,7 @@ public final class GatewayApp {
     var downstreams: DownstreamPool!
     /// Recent snapshots, so a tools/list cursor stays valid across a reload.
     var recent: [ToolIndex] = []
+    let metrics = GatewayMetrics()
 
     public init(config: Configuration, log: Log, env: [String: String]) {
         self.config = config
@@ -57,6 +58,7 @@ public final class GatewayApp {
         setUpStorage()
         setUpMCP()
         mountRoutes()
+        observe()
         try server.listen(host: config.host, port: config.port, reusePort: config.reusePort)
         for sig in [SIGINT, SIGTERM] {
             signals.append(SignalWatcher(signal: sig) { [unowned self] in self.shutdown(signal: sig) })
@@ -66,6 +68,37 @@ public final class GatewayApp {
                                  ("redis", config.redis == nil ? "disabled" : "\(config.redis!.host):\(config.redis!.port)")])
         printBanner()
         spawn { await self.openStorage() }
+    }
+
+    /// Metrics for every answered request, and the access log line.
+    private func observe() {
+        let metrics = self.metrics
+        let log = self.log
+        server.observer = { context, status in
+            let seconds = EventLoop.clock() - context.startedAt
+            metrics.httpRequests.inc([context.route, context.method, String(status)])
+            metrics.httpDuration.observe(seconds, [context.route])
+            if log.enabled(.info) {
+                log(.info, "request", [("method", context.method), ("path", context.path), ("route", context.route),
+                                       ("status", String(status)), ("ms", String(Double(Int(seconds * 1_000_000)) / 1000)),
+                                       ("request_id", context.requestTag), ("conn", String(context.connectionID))])
+            }
+        }
+        let m = metrics.registry
+        m.gauge("mcp_gateway_registry_version", "The tool index's registry version on this replica.") { [unowned self] in Double(self.index.version) }
+        m.gauge("mcp_gateway_services", "Services in the tool index.") { [unowned self] in Double(self.index.serviceCount) }
+        m.gauge("mcp_gateway_tools", "Tools in the tool index.") { [unowned self] in Double(self.index.toolCount) }
+        m.counter("mcp_gateway_index_reloads_total", "Full index reloads since start.") { [unowned self] in Double(self.sync?.reloads ?? 0) }
+        m.counter("mcp_gateway_index_deltas_total", "Index deltas (one service patched) since start.") { [unowned self] in Double(self.sync?.deltas ?? 0) }
+        m.gauge("mcp_gateway_storage_up", "1 when storage answers.") { [unowned self] in self.storageReady && (self.store?.isHealthy ?? false) ? 1 : 0 }
+        m.gauge("mcp_gateway_redis_up", "1 when the Redis command connection is up (absent Redis: 0).") { [unowned self] in self.redis?.isReady == true ? 1 : 0 }
+        m.gauge("mcp_gateway_redis_subscriber_up", "1 when the Redis subscriber connection is up.") { [unowned self] in self.subscriber?.isReady == true ? 1 : 0 }
+        m.gauge("mcp_gateway_open_connections", "Open client connections.") { [unowned self] in Double(self.server.connectionCount) }
+        m.gauge("mcp_gateway_sse_listeners", "Open list_changed listener streams.") { [unowned self] in Double(self.mcp.hub.count) }
+        router.add("GET", "/metrics") { _, context in
+            context.send(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                      body: Array(m.render().utf8)))
+        }
     }
 
     /// What a person starting the gateway needs, once: where it listens, where data lives, the
@@ -116,8 +149,10 @@ public final class GatewayApp {
         let secret = Array((config.sessionSecret ?? Self.generateKey()).utf8)
         downstreams = DownstreamPool(timeout: config.toolCallTimeout + 5, connectTimeout: config.downstreamConnectTimeout)
         let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout)
+        relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
         mcp = MCPEndpoint(config: config, log: log, secret: secret, index: { [unowned self] in self.index },
                           retained: { [unowned self] v in self.recent.first { $0.version == v } }, relay: relay)
+        mcp.onRequest = { [metrics] method, modern in metrics.mcp(method: method, modern: modern) }
     }
 
     /// Swaps in a new snapshot; listeners hear of it when the version moved.
@@ -157,6 +192,7 @@ public final class GatewayApp {
                              interval: config.versionCheckInterval,
                              current: { [unowned self] in self.index }, install: { [unowned self] in self.install($0) })
         self.sync = sync
+        sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
         sync.reload()
         sync.check()
         if let r = config.redis {

@@ -133,10 +133,16 @@ final class HTTPConnection {
         disarm()
         nextRequestID += 1
         requestCount += 1
-        let context = ResponseContext(connection: self, requestID: nextRequestID, isHead: request.method == "HEAD")
+        let context = ResponseContext(connection: self, requestID: nextRequestID, request: request,
+                                      tag: Self.tag(request.header("x-request-id"), server: server))
         current = context
         currentKeepAlive = request.keepAlive && !server.isDraining
         server.responder(request, context)
+    }
+
+    static func tag(_ presented: String?, server: HTTPServer) -> String {
+        if let p = presented, !p.isEmpty, p.utf8.count <= 128, p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return p }
+        return server.nextRequestTag()
     }
 
     // MARK: responding
@@ -145,7 +151,9 @@ final class HTTPConnection {
         guard context === current, !isClosed else { return }
         current = nil
         let keepAlive = currentKeepAlive && !server.isDraining
-        append(Self.head(response.status, response.headers, contentLength: response.body.count, keepAlive: keepAlive))
+        append(Self.head(response.status, response.headers + [("X-Request-Id", context.requestTag)],
+                         contentLength: response.body.count, keepAlive: keepAlive))
+        server.observe(context, status: response.status)
         if !context.isHead && !response.body.isEmpty { append(response.body) }
         if !keepAlive { closeAfterFlush = true }
         server.requestFinished()
@@ -157,10 +165,12 @@ final class HTTPConnection {
         self.stream = stream
         var head = "HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n"
         for h in headers { head += "\(h.name): \(h.value)\r\n" }
+        head += "X-Request-Id: \(context.requestTag)\r\n"
         head += "Transfer-Encoding: chunked\r\n"
         if !currentKeepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         append(Array(head.utf8))
+        server.observe(context, status: status)
         if context.isHead { endStream(); stream.markClosed() }
     }
 

@@ -39,6 +39,13 @@ public final class HTTPServer {
     private var drained: (() -> Void)?
     public private(set) var inFlight = 0
     public private(set) var boundPort = 0
+    /// Called once per answered request (streams: when the stream starts) with its status.
+    public var observer: ((ResponseContext, Int) -> Void)?
+    private let tagPrefix: String = {
+        var rng = SystemRandomNumberGenerator()
+        return String(rng.next() & 0xffff_ffff, radix: 16)
+    }()
+    private var tagCounter: UInt64 = 0
 
     public init(limits: HTTPLimits, logger: @escaping Logger, responder: @escaping Responder) {
         self.limits = limits
@@ -135,6 +142,13 @@ public final class HTTPServer {
     }
 
     func scheduleFlush(_ conn: HTTPConnection) { pendingFlush.append(conn) }
+
+    func nextRequestTag() -> String {
+        tagCounter += 1
+        return "\(tagPrefix)-\(tagCounter)"
+    }
+
+    func observe(_ context: ResponseContext, status: Int) { observer?(context, status) }
 
     func requestFinished() {
         inFlight = max(0, inFlight - 1)

@@ -9,14 +9,25 @@ public final class ResponseContext {
     public let requestID: UInt64
     public let connectionID: UInt64
     public private(set) var isFinished = false
+    /// The matched route pattern (set by the router), for metrics and logs.
+    public var route = "unmatched"
+    public let method: String
+    public let path: String
+    /// `X-Request-Id`: the client's if it sent a sane one, else generated; echoed on the response.
+    public let requestTag: String
+    public let startedAt: Double
     private var closeHandlers: [() -> Void] = []
     let isHead: Bool
 
-    init(connection: HTTPConnection, requestID: UInt64, isHead: Bool) {
+    init(connection: HTTPConnection, requestID: UInt64, request: HTTPRequest, tag: String) {
         self.connection = connection
         self.connectionID = connection.id
         self.requestID = requestID
-        self.isHead = isHead
+        self.isHead = request.method == "HEAD"
+        method = request.method
+        path = request.path
+        requestTag = tag
+        startedAt = EventLoop.clock()
     }
 
     /// True while the client is still connected.

@@ -6,6 +6,7 @@ public final class Router {
     public typealias Handler = @LoopActor (HTTPRequest, ResponseContext) -> Void
     private struct Route {
         let method: String
+        let pattern: String
         let segments: [Substring]
         let handler: Handler
     }
@@ -14,11 +15,11 @@ public final class Router {
     public init() {}
 
     public func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, segments: path.split(separator: "/", omittingEmptySubsequences: true), handler: handler))
+        routes.append(Route(method: method, pattern: path, segments: path.split(separator: "/", omittingEmptySubsequences: true), handler: handler))
     }
 
     public enum Match {
-        case found(Handler, [String: String])
+        case found(Handler, [String: String], pattern: String)
         case methodNotAllowed(allowed: [String])
         case notFound
     }
@@ -39,7 +40,7 @@ public final class Router {
             }
             guard ok else { continue }
             if route.method == method || (method == "HEAD" && route.method == "GET") {
-                return .found(route.handler, params)
+                return .found(route.handler, params, pattern: route.pattern)
             }
             allowed.append(route.method)
         }
@@ -49,7 +50,8 @@ public final class Router {
     /// Dispatches a request, answering 404/405 itself.
     public func route(_ request: HTTPRequest, _ context: ResponseContext) {
         switch match(method: request.method, path: request.path) {
-        case .found(let handler, let params):
+        case .found(let handler, let params, let pattern):
+            context.route = pattern
             var request = request
             request.parameters = params
             handler(request, context)

@@ -123,7 +123,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         ev_break(raw, Int32(EVBREAK_ALL))
     }
 
+    /// The loop's cached time (set once per iteration): cheap, for timeouts.
     public var now: Double { ev_now(raw) }
+
+    /// A monotonic clock read now, for measuring durations.
+    public static func clock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }
 
 /// The global actor whose executor is the event loop: code isolated to it runs on the loop thread.

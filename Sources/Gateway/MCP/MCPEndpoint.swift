@@ -222,7 +222,10 @@ final class MCPEndpoint {
 
     // MARK: methods
 
+    var onRequest: (String, Bool) -> Void = { _, _ in }
+
     private func dispatch(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
+        onRequest(request.method, request.modern)
         switch request.method {
         case "tools/list":
             context.send(toolsList(request, cors: cors))
