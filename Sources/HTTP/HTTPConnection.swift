@@ -32,6 +32,8 @@ final class HTTPConnection {
     private var nextRequestID: UInt64 = 0
     private enum Deadline { case none, request, idle }
     private var deadline = Deadline.none
+    private var deadlineAt = 0.0
+    private var timerAt = 0.0
     var requestCount = 0
 
     init(id: UInt64, fd: Int32, peer: String, server: HTTPServer) {
@@ -40,8 +42,10 @@ final class HTTPConnection {
         self.peer = peer
         self.server = server
         parser = RequestParser(maxHeaderBytes: server.limits.maxHeaderBytes, maxBodyBytes: server.limits.maxBodyBytes)
-        watcher = IOWatcher(fd: fd) { [unowned self] events in self.onEvents(events) }
-        timer = Timer { [unowned self] in self.onDeadline() }
+        // The connection owns both and stops them before it goes: unowned(unsafe) spares a
+        // reference-count round trip per event.
+        watcher = IOWatcher(fd: fd) { [unowned(unsafe) self] events in self.onEvents(events) }
+        timer = Timer { [unowned(unsafe) self] in self.onDeadline() }
     }
 
     func start() {
@@ -60,14 +64,17 @@ final class HTTPConnection {
         if events.contains(.read) && !isClosed { readAvailable() }
     }
 
+    /// One read buffer for every connection: reads never overlap on the one loop thread.
+    private static let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+
     private func readAvailable() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        let buffer = Self.readBuffer
         var total = 0
         while !isClosed {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = read(fd, buffer.baseAddress, buffer.count)
             if n > 0 {
                 if inputStart > 0 && inputStart == input.count { input.removeAll(keepingCapacity: true); inputStart = 0 }
-                input.append(contentsOf: buffer[0..<n])
+                input.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 total += n
                 if n < buffer.count || total >= 1 << 20 { break }
             } else if n == 0 {
@@ -192,12 +199,23 @@ final class HTTPConnection {
     }
 
     static func head(_ status: Int, _ headers: [(name: String, value: String)], contentLength: Int, keepAlive: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n"
-        for h in headers { head += "\(h.name): \(h.value)\r\n" }
-        if status >= 200 && status != 204 && status != 304 { head += "Content-Length: \(contentLength)\r\n" }
-        if !keepAlive { head += "Connection: close\r\n" }
-        head += "\r\n"
-        return Array(head.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out += HTTPStatus.line(status)
+        for h in headers {
+            out += h.name.utf8
+            out += [0x3A, 0x20]
+            out += h.value.utf8
+            out += [0x0D, 0x0A]
+        }
+        if status >= 200 && status != 204 && status != 304 {
+            out += "Content-Length: ".utf8
+            out += String(contentLength).utf8
+            out += [0x0D, 0x0A]
+        }
+        if !keepAlive { out += "Connection: close\r\n".utf8 }
+        out += [0x0D, 0x0A]
+        return out
     }
 
     private func respondAndClose(status: Int, code: String, message: String) {
@@ -275,22 +293,31 @@ final class HTTPConnection {
 
     // MARK: deadlines
 
+    /// Deadlines are lazy: the timer is restarted only when it would fire too late, and a timer
+    /// that fires early re-arms for the remainder (no timer-heap work per request).
     private func arm(_ kind: Deadline) {
-        if deadline == kind && timer.isActive { return }
+        if deadline == kind { return }  // a request's deadline counts from its first byte
         deadline = kind
-        switch kind {
-        case .none: timer.stop()
-        case .request: timer.start(after: server.limits.requestTimeout)
-        case .idle: timer.start(after: server.limits.idleTimeout)
+        let timeout = kind == .request ? server.limits.requestTimeout : server.limits.idleTimeout
+        deadlineAt = EventLoop.main.now + timeout
+        if !timer.isActive || timerAt > deadlineAt {
+            timer.start(after: timeout)
+            timerAt = deadlineAt
         }
     }
 
     private func disarm() {
         deadline = .none
-        timer.stop()
     }
 
     private func onDeadline() {
+        guard deadline != .none else { return }
+        let now = EventLoop.main.now
+        if now + 0.0005 < deadlineAt {
+            timerAt = deadlineAt
+            timer.start(after: deadlineAt - now)
+            return
+        }
         switch deadline {
         case .request where current == nil && stream == nil:
             server.log(.debug, "connection=\(id) request timeout")

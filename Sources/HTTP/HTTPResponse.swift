@@ -35,6 +35,19 @@ public struct HTTPResponse: Sendable {
 }
 
 public enum HTTPStatus {
+    private static let commonLines: [Int: [UInt8]] = {
+        var lines: [Int: [UInt8]] = [:]
+        for code in [200, 201, 202, 204, 400, 401, 403, 404, 405, 406, 408, 409, 413, 431, 500, 502, 503] {
+            lines[code] = Array("HTTP/1.1 \(code) \(reason(code))\r\n".utf8)
+        }
+        return lines
+    }()
+
+    /// The status line with its CRLF, as bytes.
+    static func line(_ code: Int) -> [UInt8] {
+        commonLines[code] ?? Array("HTTP/1.1 \(code) \(reason(code))\r\n".utf8)
+    }
+
     public static func reason(_ code: Int) -> String {
         switch code {
         case 100: return "Continue"

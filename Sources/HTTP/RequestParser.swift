@@ -107,7 +107,8 @@ final class RequestParser {
 
     private func flushHeader() {
         if !field.isEmpty || !value.isEmpty {
-            headers.append((String(decoding: field, as: UTF8.self).lowercased(), String(decoding: value, as: UTF8.self)))
+            for i in field.indices where field[i] >= 0x41 && field[i] <= 0x5A { field[i] |= 0x20 }  // ASCII lower-case
+            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         field.removeAll(keepingCapacity: true)
         value.removeAll(keepingCapacity: true)

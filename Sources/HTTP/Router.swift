@@ -11,11 +11,15 @@ public final class Router {
         let handler: Handler
     }
     private var routes: [Route] = []
+    /// Routes without parameters, by "METHOD path", answered without splitting the path.
+    private var exact: [String: Route] = [:]
 
     public init() {}
 
     public func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, pattern: path, segments: path.split(separator: "/", omittingEmptySubsequences: true), handler: handler))
+        let route = Route(method: method, pattern: path, segments: path.split(separator: "/", omittingEmptySubsequences: true), handler: handler)
+        routes.append(route)
+        if !path.contains(":") { exact[method + " " + path] = route }
     }
 
     public enum Match {
@@ -25,6 +29,9 @@ public final class Router {
     }
 
     public func match(method: String, path: String) -> Match {
+        if let r = exact[method + " " + path] ?? (method == "HEAD" ? exact["GET " + path] : nil) {
+            return .found(r.handler, [:], pattern: r.pattern)
+        }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         var allowed: [String] = []
         for route in routes where route.segments.count == parts.count {
