@@ -119,7 +119,6 @@ public final class PGPool {
     func release(_ conn: PGConnection) {
         if conn.isBroken {
             open -= 1
-            if case let .some(message) = Optional("connection \(conn.id) dropped"), failures == 0 { _ = message }
             if !waiters.isEmpty {
                 let w = waiters.removeFirst()
                 spawn {
@@ -135,6 +134,5 @@ public final class PGPool {
         }
     }
 
-    /// Closes idle connections whose server went away (the loop noticed while they sat idle).
     public var openCount: Int { open }
 }
