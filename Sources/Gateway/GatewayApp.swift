@@ -139,7 +139,7 @@ public final class GatewayApp {
         }
         if let store {
             let registry = Registry(store: store, signal: changeSignal, config: config, log: log)
-            registry.onChange = { [unowned self] change in self.sync?.apply(change) }
+            registry.onChange = { [unowned self] change, record in await self.sync?.applyLocal(change, record: record) }
             self.registry = registry
         }
         redis?.start()

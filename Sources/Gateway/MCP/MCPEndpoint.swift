@@ -137,7 +137,7 @@ final class MCPEndpoint {
             return
         }
         if let header, !MCPVersions.handshake.contains(header) {
-            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.invalidRequest,
+            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.unsupportedVersion,
                                         message: "Bad Request: unsupported MCP-Protocol-Version \(header)",
                                         data: .object([("supported", .array(MCPVersions.all.map { .string($0) }))]), headers: cors))
             return
@@ -171,28 +171,39 @@ final class MCPEndpoint {
     private func postModern(_ http: HTTPRequest, _ context: ResponseContext, body: JSON, id: JSON?, method: String?,
                             params: JSON, header: String?, metaVersion: String?, cors: [(name: String, value: String)]) {
         let version = metaVersion ?? header ?? ""
-        for v in [header, metaVersion].compactMap({ $0 }) where !MCPVersions.all.contains(v) {
-            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.unsupportedVersion, message: "Unsupported protocol version: \(v)",
-                                        data: .object([("supported", .array(MCPVersions.all.map { .string($0) })),
-                                                       ("requested", .string(v))]), headers: cors))
+        // The stateless era accepts only modern revisions; a handshake revision here is as
+        // unsupported as an unknown one.
+        if let header, let metaVersion, header != metaVersion {
+            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.headerMismatch,
+                                        message: "MCP-Protocol-Version header \(header) does not match _meta protocolVersion \(metaVersion)", headers: cors))
             return
         }
         guard let method else {
             context.send(HTTPResponse(status: 202, headers: cors))
             return
         }
-        if let h = http.header("mcp-method"), h != method {
-            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.headerMismatch,
-                                        message: "Mcp-Method header \(h) does not match the body's method \(method)", headers: cors))
+        let headerMethod = http.header("mcp-method")
+        if headerMethod != method {
+            let problem = headerMethod.map { "Mcp-Method header \($0) does not match the body's method \(method)" }
+                ?? "Mcp-Method header is required"
+            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.headerMismatch, message: problem, headers: cors))
             return
         }
-        if method == "tools/call" || method == "prompts/get" {
-            let name = params["name"]?.stringValue
-            if let h = http.header("mcp-name"), h != name {
-                context.send(MCPReply.error(400, id: id, code: JSONRPCCode.headerMismatch,
-                                            message: "Mcp-Name header \(h) does not match params.name", headers: cors))
+        if method == "tools/call" || method == "prompts/get" || method == "resources/read" {
+            let name = method == "resources/read" ? params["uri"]?.stringValue : params["name"]?.stringValue
+            let headerName = http.header("mcp-name")
+            if headerName != name {
+                let problem = headerName.map { "Mcp-Name header \($0) does not match the request's name" } ?? "Mcp-Name header is required"
+                context.send(MCPReply.error(400, id: id, code: JSONRPCCode.headerMismatch, message: problem, headers: cors))
                 return
             }
+        }
+        // Headers first, then the revision (the order the reference server checks in).
+        for v in [header, metaVersion].compactMap({ $0 }) where !MCPVersions.modern.contains(v) {
+            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.unsupportedVersion, message: "Unsupported protocol version: \(v)",
+                                        data: .object([("supported", .array(MCPVersions.all.map { .string($0) })),
+                                                       ("requested", .string(v))]), headers: cors))
+            return
         }
         guard let id else {
             context.send(HTTPResponse(status: 202, headers: cors))
@@ -345,6 +356,7 @@ final class MCPEndpoint {
 
     /// Ends a session here (also called when another replica announces the end).
     func revoke(_ token: SessionToken) {
+        guard revoked[token.id] == nil else { return }
         revoked[token.id] = token.issuedAt + Self.sessionMaxAge
         hub.endSession(token.id)
         relay.cancelSession(token.id)

@@ -48,8 +48,18 @@ final class IndexSync {
         apply(version: Int64(version), previous: event["previous"]?.intValue.map(Int64.init), service: event["service"]?.stringValue)
     }
 
-    func apply(_ change: RegistryChange) {
-        apply(version: change.version, previous: change.previous, service: change.service)
+    /// A change committed here: patched in with the stored row we already hold, or (when this
+    /// snapshot is not at `previous`) after a full reload — either way before the caller replies.
+    func applyLocal(_ change: RegistryChange, record: ServiceRecord?) async {
+        storedVersion = max(storedVersion, change.version)
+        let index = current()
+        guard change.version > index.version else { return }
+        if change.previous == index.version && !reloading {
+            install(index.replacing(change.service, with: record, version: change.version))
+            deltas += 1
+        } else {
+            await fullReload()
+        }
     }
 
     private func apply(version: Int64, previous: Int64?, service: String?) {

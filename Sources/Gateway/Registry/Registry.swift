@@ -11,8 +11,9 @@ final class Registry {
     let signal: ChangeSignal
     private let config: Configuration
     private let log: Log
-    /// Called after every committed change with its version (the index reloads).
-    var onChange: (RegistryChange) async -> Void = { _ in }
+    /// Called after every committed change, with the service as stored (nil when deleted), before
+    /// the admin reply: the reply's version is already served here (read-your-writes).
+    var onChange: (RegistryChange, ServiceRecord?) async -> Void = { _, _ in }
 
     init(store: any RegistryStore, signal: ChangeSignal, config: Configuration, log: Log) {
         self.store = store
@@ -36,7 +37,7 @@ final class Registry {
         let (record, change): (ServiceRecord, RegistryChange)
         do { (record, change) = try await store.register(name: name, url: url, tools: tools) } catch { throw AdminError(error) }
         log(.info, "service registered", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
-        return (record, change, await committed(change))
+        return (record, change, await committed(change, record))
     }
 
     func update(name: String, url: String?) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
@@ -45,20 +46,19 @@ final class Registry {
         let (record, change): (ServiceRecord, RegistryChange)
         do { (record, change) = try await store.update(name: name, url: url, tools: tools) } catch { throw AdminError(error) }
         log(.info, "service updated", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
-        return (record, change, await committed(change))
+        return (record, change, await committed(change, record))
     }
 
     func delete(name: String) async throws(AdminError) -> (RegistryChange, String) {
         let change: RegistryChange
         do { change = try await store.delete(name: name) } catch { throw AdminError(error) }
         log(.info, "service deleted", [("service", name), ("version", String(change.version))])
-        return (change, await committed(change))
+        return (change, await committed(change, nil))
     }
 
-    private func committed(_ change: RegistryChange) async -> String {
-        let state = await signal.publish(change)
-        await onChange(change)
-        return state
+    private func committed(_ change: RegistryChange, _ record: ServiceRecord?) async -> String {
+        await onChange(change, record)
+        return await signal.publish(change)
     }
 
     /// initialize → notifications/initialized → tools/list, every page (capped).
