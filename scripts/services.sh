@@ -99,8 +99,11 @@ pg_stop() {
   fi
 }
 
+# True only when the pid file names a live redis-server (pids wrap: never trust a stale file).
 redis_running() {
-  [ -f "$REDIS_PID" ] && kill -0 "$(cat "$REDIS_PID")" 2>/dev/null
+  local pid
+  pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null
 }
 
 redis_start() {
@@ -123,7 +126,7 @@ redis_stop() {
   [ -f "$REDIS_PID" ] || return 0
   local pid i
   pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && redis_running; then
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break

@@ -105,7 +105,8 @@ public final class PGPool {
             connecting -= 1
             failures += 1
             retryAt = EventLoop.main.now + min(2.0, 0.1 * Double(1 << min(failures, 5)))
-            let message = (error as? PGError)?.description ?? "\(error)"
+            var message = "\(error)"
+            if case .unavailable(let reason)? = error as? PGError { message = reason }
             if failures == 1 { log("database connect failed: \(message)") }
             lastError = message
             // Waiters would otherwise wait for a connection that is not coming.

@@ -17,6 +17,7 @@ Environment: GATEWAY_BIN (default .build/debug/mcp-gateway); for with_storage=Tr
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import random
 import signal
@@ -206,7 +207,14 @@ class Gateway:
                             + self.log_tail(), pytrace=False)
             try:
                 with RawConn(self.port, host=self.host, timeout=1.0) as c:
-                    c.request("GET", "/health", headers={"Connection": "close"})
+                    resp = c.request("GET", "/health", headers={"Connection": "close"})
+                # Ready once storage has finished starting (migrations applied, index loaded).
+                body = getattr(resp, "body", b"") or b""
+                try:
+                    state = json.loads(body).get("storage", {}).get("state")
+                except ValueError:
+                    state = None
+                if state != "starting":
                     return
             except (OSError, AssertionError) as e:
                 last_err = e
