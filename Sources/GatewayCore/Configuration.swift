@@ -85,7 +85,7 @@ public struct Configuration: Sendable {
         if let p = try int("PORT", 0...65535) { c.port = p }
         if let e = value("NODE_ENV") ?? value("APP_ENV") {
             guard let env = Environment(rawValue: e.lowercased()) else {
-                throw ConfigurationError(variable: env["NODE_ENV"] != nil ? "NODE_ENV" : "APP_ENV",
+                throw ConfigurationError(variable: value("NODE_ENV") != nil ? "NODE_ENV" : "APP_ENV",
                                          problem: "must be development or production, got \(e.debugDescription)")
             }
             c.environment = env

@@ -12,7 +12,7 @@ public enum JSON: Sendable, Equatable {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
-        case let (.number(x), .number(y)): return x == y || Double(x) == Double(y)
+        case let (.number(x), .number(y)): return x == y || JSON.sameNumber(x, y)
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
         case let (.object(x), .object(y)):
@@ -21,8 +21,27 @@ public enum JSON: Sendable, Equatable {
         }
     }
 
+    /// Integers compare exactly (by digits); anything with a fraction or exponent by value.
+    static func sameNumber(_ x: String, _ y: String) -> Bool {
+        func isInteger(_ s: String) -> Bool { !s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) }
+        if isInteger(x) && isInteger(y) {
+            func canonical(_ s: String) -> String {
+                var negative = false
+                var digits = Substring(s)
+                if digits.first == "-" { negative = true; digits = digits.dropFirst() }
+                digits = digits.drop(while: { $0 == "0" })
+                if digits.isEmpty { return "0" }
+                return (negative ? "-" : "") + digits
+            }
+            return canonical(x) == canonical(y)
+        }
+        guard let a = Double(x), let b = Double(y) else { return false }
+        return a == b
+    }
+
     public static func int(_ v: Int) -> JSON { .number(String(v)) }
     public static func double(_ v: Double) -> JSON {
+        if !v.isFinite { return .null }  // JSON has no NaN or infinity
         if v.rounded() == v && abs(v) < 1e15 { return .number(String(Int64(v))) }
         return .number(String(v))
     }

@@ -18,7 +18,11 @@ public enum JSONScanner {
         i += 1
         var out: [Member] = []
         space()
-        if i < end, bytes[i] == UInt8(ascii: "}") { return out }
+        if i < end, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            space()
+            return i == end ? out : nil
+        }
         while true {
             space()
             guard i < end, bytes[i] == UInt8(ascii: "\"") else { return nil }
@@ -44,7 +48,11 @@ public enum JSONScanner {
             space()
             guard i < end else { return nil }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { return out }
+            if bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                space()
+                return i == end ? out : nil  // nothing may follow the object
+            }
             return nil
         }
     }
@@ -70,7 +78,8 @@ public enum JSONScanner {
         let c = b[start]
         if c == UInt8(ascii: "\"") { return skipString(b, start, end) }
         if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
-            var depth = 0
+            // The closers expected, innermost last: brackets must match by kind, not only count.
+            var open: [UInt8] = []
             var i = start
             while i < end {
                 let d = b[i]
@@ -79,10 +88,11 @@ public enum JSONScanner {
                     i = next
                     continue
                 }
-                if d == UInt8(ascii: "{") || d == UInt8(ascii: "[") { depth += 1 }
+                if d == UInt8(ascii: "{") { open.append(UInt8(ascii: "}")) }
+                else if d == UInt8(ascii: "[") { open.append(UInt8(ascii: "]")) }
                 else if d == UInt8(ascii: "}") || d == UInt8(ascii: "]") {
-                    depth -= 1
-                    if depth == 0 { return i + 1 }
+                    guard open.popLast() == d else { return nil }
+                    if open.isEmpty { return i + 1 }
                 }
                 i += 1
             }

@@ -8,7 +8,8 @@ public struct OriginPolicy: Sendable {
         if allowed.contains("*") || allowed.contains(origin) { return true }
         for prefix in ["http://localhost", "https://localhost", "http://127.0.0.1", "https://127.0.0.1", "http://[::1]", "https://[::1]"] {
             if origin == prefix { return true }
-            if origin.hasPrefix(prefix + ":"), Int(origin.dropFirst(prefix.count + 1)) != nil { return true }
+            let port = origin.dropFirst(prefix.count + 1)
+            if origin.hasPrefix(prefix + ":"), !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCIIDigit) { return true }
         }
         return false
     }

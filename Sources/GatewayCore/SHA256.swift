@@ -93,6 +93,10 @@ public enum Base64URL {
             }
         }
         if values.count % 4 == 1 { return nil }
+        // Canonical form only: the unused low bits of the last character must be zero, so each
+        // byte string has exactly one spelling (a session id cannot be varied and still verify).
+        if values.count % 4 == 2 && values.last! & 0x0F != 0 { return nil }
+        if values.count % 4 == 3 && values.last! & 0x03 != 0 { return nil }
         var out: [UInt8] = []
         var i = 0
         while i < values.count {

@@ -16,6 +16,7 @@ public struct SSEParser: Sendable {
     private var id: String?
     private var retry: Int?
     private var sawCR = false
+    private var atStart = true
 
     public init() {}
 
@@ -28,6 +29,11 @@ public struct SSEParser: Sendable {
             }
             if b == 0x0D || b == 0x0A {
                 sawCR = b == 0x0D
+                if atStart {
+                    // A UTF-8 byte-order mark may open the stream; it is not part of the first line.
+                    if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.removeFirst(3) }
+                    atStart = false
+                }
                 line(String(decoding: buffer, as: UTF8.self), into: &out)
                 buffer.removeAll(keepingCapacity: true)
             } else {
@@ -66,7 +72,7 @@ public struct SSEParser: Sendable {
         case "data": dataLines.append(String(value)); hasData = true
         case "event": event = String(value)
         case "id": id = String(value)
-        case "retry": retry = Int(value)
+        case "retry": if let r = Int(value), r >= 0 { retry = r }  // an invalid retry is ignored
         default: break
         }
     }

@@ -110,6 +110,7 @@ public final class ToolIndex: @unchecked Sendable {
     /// Page `p` as a JSON array of definitions.
     public func page(_ p: Int) -> [UInt8] {
         if let cached = pageCache[p] { return cached }
+        guard p >= 0 else { return [UInt8(ascii: "["), UInt8(ascii: "]")] }
         var out: [UInt8] = [UInt8(ascii: "[")]
         let start = p * pageSize
         let end = min(toolCount, start + pageSize)

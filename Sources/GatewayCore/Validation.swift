@@ -30,11 +30,16 @@ public enum Validation {
         guard !authority.contains("@") else { return "url must not contain credentials" }
         guard !url.contains("#") else { return "url must not contain a fragment" }
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
-            guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port) else {
+            let digits = authority[authority.index(after: colon)...]
+            guard digits.allSatisfy(\.isASCIIDigit), let port = Int(digits), (1...65535).contains(port) else {
                 return "url has an invalid port"
             }
             guard authority.startIndex != colon else { return "url must name a host" }
         }
         return nil
     }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
