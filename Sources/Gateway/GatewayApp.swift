@@ -84,6 +84,11 @@ public final class GatewayApp {
                                        ("request_id", context.requestTag), ("conn", String(context.connectionID))])
             }
         }
+        server.rejectionObserver = { status, reason, tag, connection in
+            metrics.httpRequests.inc(["rejected", "-", String(status)])
+            log(.info, "request", [("status", String(status)), ("route", "rejected"), ("reason", reason),
+                                   ("request_id", tag), ("conn", String(connection))])
+        }
         let m = metrics.registry
         m.gauge("mcp_gateway_registry_version", "The tool index's registry version on this replica.") { [unowned self] in Double(self.index.version) }
         m.gauge("mcp_gateway_services", "Services in the tool index.") { [unowned self] in Double(self.index.serviceCount) }

@@ -15,7 +15,8 @@ final class GatewayMetrics {
     let reloadDuration: Metrics.Histogram
     private var services = Set<String>()
     static let knownMethods: Set<String> = ["initialize", "ping", "tools/list", "tools/call", "server/discover",
-                                            "subscriptions/listen", "notifications/initialized", "notifications/cancelled"]
+                                            "subscriptions/listen", "notifications/initialized", "notifications/cancelled",
+                                            "response"]
 
     init() {
         httpRequests = registry.counter("mcp_gateway_http_requests_total", "HTTP requests answered, by route, method and status.",

@@ -220,7 +220,9 @@ final class HTTPConnection {
 
     private func respondAndClose(status: Int, code: String, message: String) {
         let response = HTTPResponse.error(status, code: code, message: message)
-        append(Self.head(status, response.headers, contentLength: response.body.count, keepAlive: false))
+        let tag = Self.tag(parser.partialHeader("x-request-id"), server: server)
+        server.observeRejected(status: status, reason: message, tag: tag, connection: id)
+        append(Self.head(status, response.headers + [("X-Request-Id", tag)], contentLength: response.body.count, keepAlive: false))
         append(response.body)
         closeAfterFlush = true
         current = nil

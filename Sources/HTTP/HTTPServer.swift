@@ -150,6 +150,13 @@ public final class HTTPServer {
 
     func observe(_ context: ResponseContext, status: Int) { observer?(context, status) }
 
+    /// Called for requests refused before they reached a route (malformed, too large, too slow).
+    public var rejectionObserver: ((_ status: Int, _ reason: String, _ tag: String, _ connection: UInt64) -> Void)?
+
+    func observeRejected(status: Int, reason: String, tag: String, connection: UInt64) {
+        rejectionObserver?(status, reason, tag, connection)
+    }
+
     func requestFinished() {
         inFlight = max(0, inFlight - 1)
     }

@@ -90,6 +90,12 @@ final class RequestParser {
         return nil
     }
 
+    /// A header of the message being parsed (for answering a request refused mid-way).
+    func partialHeader(_ name: String) -> String? {
+        for h in headers where h.name == name { return h.value }
+        return nil
+    }
+
     // MARK: callbacks
 
     private static func me(_ p: UnsafeMutablePointer<http_parser>?) -> RequestParser {

@@ -107,6 +107,7 @@ final class MCPEndpoint {
         let method = body["method"]?.stringValue
         let modern = header.map { MCPVersions.modern.contains($0) || (!MCPVersions.handshake.contains($0) && metaVersion != nil) }
             ?? (metaVersion != nil)
+        onRequest(method ?? "response", modern)
         if modern {
             postModern(http, context, body: body, id: id, method: method, params: params, header: header, metaVersion: metaVersion, cors: cors)
         } else {
@@ -236,7 +237,6 @@ final class MCPEndpoint {
     var onRequest: (String, Bool) -> Void = { _, _ in }
 
     private func dispatch(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
-        onRequest(request.method, request.modern)
         switch request.method {
         case "tools/list":
             context.send(toolsList(request, cors: cors))

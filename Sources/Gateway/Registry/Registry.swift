@@ -89,6 +89,7 @@ final class Registry {
                 }
             }
         } catch {
+            session.close()
             let reason = DownstreamError(error).description
             log(.warn, "tool fetch failed", [("service", service), ("error", reason)])
             throw AdminError.downstream("\(service): \(reason)")
