@@ -23,9 +23,9 @@ public enum SQLiteError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// One SQLite connection in WAL mode. Calls run on the caller's thread and return in
-/// microseconds for this workload (a local file, small rows, no fsync per commit).
-public final class SQLiteDatabase {
+/// One SQLite connection in WAL mode. Not thread-safe by itself: the owner confines every call to
+/// one thread at a time (the store runs them all on its worker thread).
+public final class SQLiteDatabase: @unchecked Sendable {
     private var db: OpaquePointer?
     public let path: String
 

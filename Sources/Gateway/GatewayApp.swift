@@ -140,7 +140,15 @@ public final class GatewayApp {
                               statementTimeout: config.dbStatementTimeout, log: { [log] m in log(.warn, m) })
             store = PostgresRegistryStore(pool: pool, env: env)
         case .sqlite(let path):
-            store = SQLiteRegistryStore(path: path, env: env)
+            let sqlite = SQLiteRegistryStore(path: path, env: env)
+            let timing = metrics.registry.histogram(
+                "mcp_gateway_sqlite_call_seconds", "Time each embedded-SQLite store call took on its worker thread (off the loop).",
+                buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1])
+            sqlite.onTiming = { timing.observe($0) }
+            metrics.registry.gauge("mcp_gateway_sqlite_call_max_seconds", "The longest embedded-SQLite store call so far.") {
+                sqlite.longestCall
+            }
+            store = sqlite
         }
         if let store {
             let registry = Registry(store: store, signal: changeSignal, config: config, log: log)

@@ -4,14 +4,16 @@ import Glibc
 import Reactor
 
 /// The registry in an embedded SQLite file (WAL): the same schema and soft-delete rules as
-/// PostgreSQL's, for a single node with no infrastructure. Statements run on the loop; each is
-/// a local-file operation of tens of microseconds (measured in docs/performance.md).
+/// PostgreSQL's, for a single node with no infrastructure. Statements run on a worker thread, not
+/// the loop: a commit can wait on fsync (a WAL checkpoint) for tens of milliseconds, and that must
+/// not stall every other request (measured in docs/performance.md).
 @LoopActor
 public final class SQLiteRegistryStore: RegistryStore {
     public let kind = "sqlite"
     private let path: String
     private let env: [String: String]
     private var db: SQLiteDatabase?
+    private let worker = BlockingWorker()
     public private(set) var isHealthy = true
 
     public init(path: String, env: [String: String]) {
@@ -19,27 +21,30 @@ public final class SQLiteRegistryStore: RegistryStore {
         self.env = env
     }
 
-    private static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-    private static let selectServices = """
+    nonisolated private static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    nonisolated private static let selectServices = """
         SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
         WHERE s.deleted_at IS NULL
         """
 
-    private func open() throws(StoreError) -> SQLiteDatabase {
+    private func open() async throws(StoreError) -> SQLiteDatabase {
         if let db { return db }
-        Self.makeParentDirectory(of: path)
+        let path = self.path
         do {
-            let opened = try SQLiteDatabase(path: path)
+            let opened = try await worker.run {
+                Self.makeParentDirectory(of: path)
+                return try SQLiteDatabase(path: path)
+            }
             db = opened
             return opened
         } catch {
             isHealthy = false
-            throw StoreError.unavailable(error.description)
+            throw StoreError.unavailable("\(error)")
         }
     }
 
-    static func makeParentDirectory(of path: String) {
+    nonisolated static func makeParentDirectory(of path: String) {
         var dir = ""
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
         for (i, part) in parts.enumerated() {
@@ -48,10 +53,20 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    private func run<T>(_ body: (SQLiteDatabase) throws -> T) throws(StoreError) -> T {
-        let db = try open()
+    /// How long each store call took on the worker (the loop stays free meanwhile).
+    public var onTiming: (Double) -> Void = { _ in }
+    public private(set) var longestCall = 0.0
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws(StoreError) -> T {
+        let db = try await open()
         do {
-            let value = try body(db)
+            let (value, took) = try await worker.run { () throws -> (T, Double) in
+                let started = EventLoop.clock()
+                let value = try body(db)
+                return (value, EventLoop.clock() - started)
+            }
+            longestCall = max(longestCall, took)
+            onTiming(took)
             isHealthy = true
             return value
         } catch let e as StoreError {
@@ -65,8 +80,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    private func transaction<T>(_ body: (SQLiteDatabase) throws -> T) throws(StoreError) -> T {
-        try run { db in
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws(StoreError) -> T {
+        try await run { db in
             try db.execute("BEGIN IMMEDIATE")
             do {
                 let value = try body(db)
@@ -81,7 +96,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func migrate() async throws(StoreError) -> [String] {
         let files = try Migrations.load(kind: "sqlite", env: env)
-        return try run { db in
+        return try await run { db in
             try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (\(Self.now)))")
             let done = Set(try db.query("SELECT name FROM schema_migrations").rows.compactMap { $0[0] })
             var applied: [String] = []
@@ -102,18 +117,18 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func version() async throws(StoreError) -> Int64 {
-        try run { db in Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0 }
+        try await run { db in Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0 }
     }
 
     public func service(named name: String) async throws(StoreError) -> ServiceRecord? {
-        try run { db in try Self.records(db.query(Self.selectServices + " AND s.name = ?1", [name])).first }
+        try await run { db in try Self.records(db.query(Self.selectServices + " AND s.name = ?1", [name])).first }
     }
 
     public func services() async throws(StoreError) -> [ServiceRecord] {
-        try run { db in try Self.records(db.query(Self.selectServices + " ORDER BY s.name")) }
+        try await run { db in try Self.records(db.query(Self.selectServices + " ORDER BY s.name")) }
     }
 
-    static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
+    nonisolated static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
         result.rows.map { r in
             ServiceRecord(id: Int64(r[0] ?? "0") ?? 0, name: r[1] ?? "", url: r[2] ?? "", createdAt: r[3] ?? "",
                           updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8))
@@ -121,7 +136,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     /// Raises the version to max(previous + 1, now in ms) inside the caller's transaction.
-    private func bump(_ db: SQLiteDatabase) throws -> (Int64, Int64) {
+    nonisolated private static func bump(_ db: SQLiteDatabase) throws -> (Int64, Int64) {
         let previous = Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0
         let rows = try db.query("""
             UPDATE registry_version
@@ -133,11 +148,11 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
-        return try transaction { db in
+        return try await transaction { db in
             let rows = try db.query("INSERT INTO services (name, url) VALUES (?1, ?2) RETURNING id", [name, url])
             guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
             _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
-            let (version, previous) = try bump(db)
+            let (version, previous) = try Self.bump(db)
             let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
             return (saved[0], RegistryChange(version: version, previous: previous, action: "register", service: name))
         }
@@ -145,7 +160,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
-        return try transaction { db in
+        return try await transaction { db in
             let rows = try db.query("""
                 UPDATE services SET url = COALESCE(?2, url), updated_at = \(Self.now)
                 WHERE name = ?1 AND deleted_at IS NULL RETURNING id
@@ -155,21 +170,21 @@ public final class SQLiteRegistryStore: RegistryStore {
             if db.changes == 0 {
                 _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
             }
-            let (version, previous) = try bump(db)
+            let (version, previous) = try Self.bump(db)
             let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
             return (saved[0], RegistryChange(version: version, previous: previous, action: "update", service: name))
         }
     }
 
     public func delete(name: String) async throws(StoreError) -> RegistryChange {
-        try transaction { db in
+        try await transaction { db in
             let rows = try db.query("""
                 UPDATE services SET deleted_at = \(Self.now), updated_at = \(Self.now)
                 WHERE name = ?1 AND deleted_at IS NULL RETURNING id
                 """, [name])
             guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
             _ = try db.query("UPDATE service_tools SET deleted_at = \(Self.now), updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id])
-            let (version, previous) = try bump(db)
+            let (version, previous) = try Self.bump(db)
             return RegistryChange(version: version, previous: previous, action: "delete", service: name)
         }
     }
