@@ -2,7 +2,10 @@
 
 * ``Downstream``      one ``servers/downstream.py`` process (``--port 0``), ``.url`` is its MCP endpoint.
 * ``Admin``           a small httpx client for the admin routes (sends ``X-API-Key``).
-* ``Psql``            runs SQL through the ``psql`` binary (no Python driver needed), ``-At`` output.
+* ``Psql`` / ``Sqlite`` read the registry tables through the ``psql`` / ``sqlite3`` command-line tools (no
+                      Python driver needed), with the same registry queries (``RegistryDB``) on both.
+* ``Backend`` / ``Storage`` which registry a gateway uses: ``postgres`` (the suite's PostgreSQL, with Redis)
+                      or ``sqlite`` (``DATABASE_URL=sqlite:<file>``, no Redis: in-process invalidation).
 * ``Resp``            a tiny raw-socket Redis client (commands and SUBSCRIBE), every read bounded.
 * ``PrivateServices`` a private PostgreSQL + Redis from ``scripts/services.sh`` in its own /tmp folder,
                       for tests that stop one of them; always stopped and removed at the end.
@@ -11,6 +14,8 @@
 Fixtures (imported into the test module): ``start_downstream`` (factory, per test),
 ``json_downstream`` / ``sse_downstream`` (one per module, basic tool set, never mutated),
 ``storage_env`` (the suite's PostgreSQL/Redis, from the environment scripts/test.sh exports),
+``backend`` (module scope, parametrized by conftest's ``pytest_generate_tests``: ``postgres`` / ``sqlite``),
+``storage`` (per test: the backend's gateway settings and a ``db`` reader; a fresh SQLite file per test),
 ``outage_services`` (one private PostgreSQL + Redis per module), ``plain_http_server``.
 """
 
@@ -294,9 +299,72 @@ def assert_error(r: httpx.Response, status: int, code: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# PostgreSQL through psql
+# the registry tables, through psql or the sqlite3 CLI
 
-class Psql:
+class RegistryDB:
+    """Read access to the registry tables (services, service_tools, registry_version) of one backend.
+    Subclasses give `rows` and the few queries whose SQL differs (PostgreSQL: tools is jsonb[];
+    SQLite: tools is a JSON array in a TEXT column)."""
+
+    kind = "?"
+
+    def rows(self, sql: str, timeout: float = 10.0) -> list[list[str]]:
+        raise NotImplementedError
+
+    def value(self, sql: str) -> str | None:
+        r = self.rows(sql)
+        return r[0][0] if r else None
+
+    @staticmethod
+    def lit(s: str) -> str:
+        return "'" + s.replace("'", "''") + "'"
+
+    @staticmethod
+    def _flag(v: str) -> bool:
+        """A boolean column as the CLI prints it: psql t/f, sqlite3 1/0."""
+        if v in ("t", "1"):
+            return True
+        if v in ("f", "0"):
+            return False
+        raise AssertionError(f"not a boolean: {v!r}")
+
+    # registry-specific queries
+    def service_rows(self, name: str) -> list[dict]:
+        """Every services row with that name (live and deleted), oldest first."""
+        rows = self.rows(
+            "SELECT id, url, deleted_at IS NOT NULL, created_at, updated_at FROM services "
+            f"WHERE name = {self.lit(name)} ORDER BY id")
+        return [{"id": int(r[0]), "url": r[1], "deleted": self._flag(r[2]), "created_at": r[3], "updated_at": r[4]}
+                for r in rows]
+
+    TOOL_ROWS_SQL = ""  # id, deleted, number of tools, JSON array of their names in order; {sid} = service id
+
+    def tool_rows(self, service_id: int) -> list[dict]:
+        """Every service_tools row of a service: id, deleted, number of tools, their names in order."""
+        rows = self.rows(self.TOOL_ROWS_SQL.format(sid=int(service_id)))
+        return [{"id": int(r[0]), "deleted": self._flag(r[1]), "count": int(r[2]), "names": json.loads(r[3])}
+                for r in rows]
+
+    STORED_TOOLS_SQL = ""  # the live tools of the live service {name}, as one JSON array text
+
+    def stored_tools_json(self, name: str) -> str | None:
+        """The stored tool definitions of the live service `name` as JSON text (None: no such row)."""
+        return self.value(self.STORED_TOOLS_SQL.format(name=self.lit(name)))
+
+    def version(self) -> int:
+        return int(self.value("SELECT version FROM registry_version WHERE id = 1"))
+
+
+class Psql(RegistryDB):
+    kind = "postgres"
+    TOOL_ROWS_SQL = (
+        "SELECT t.id, t.deleted_at IS NOT NULL, COALESCE(array_length(t.tools, 1), 0), "
+        "COALESCE((SELECT json_agg(x->>'name' ORDER BY i) FROM unnest(t.tools) WITH ORDINALITY u(x, i)), '[]') "
+        "FROM service_tools t WHERE t.service_id = {sid} ORDER BY t.id")
+    STORED_TOOLS_SQL = (
+        "SELECT array_to_json(t.tools)::text FROM service_tools t JOIN services s ON s.id = t.service_id "
+        "WHERE s.name = {name} AND s.deleted_at IS NULL AND t.deleted_at IS NULL")
+
     def __init__(self, env: dict[str, str]):
         self.env = env
         pg_bin = env.get("PG_BIN") or "/usr/lib/postgresql/15/bin"
@@ -315,33 +383,41 @@ class Psql:
         out = p.stdout.rstrip("\n")
         return [line.split("\x1f") for line in out.split("\n")] if out else []
 
-    def value(self, sql: str) -> str | None:
-        r = self.rows(sql)
-        return r[0][0] if r else None
 
-    @staticmethod
-    def lit(s: str) -> str:
-        return "'" + s.replace("'", "''") + "'"
+class Sqlite(RegistryDB):
+    """The gateway's SQLite file, read with the sqlite3 CLI (Debian package sqlite3) while the gateway
+    has it open (WAL: readers do not block the writer). Opened with mode=rw, so a missing file is an
+    error instead of a new empty database."""
 
-    # registry-specific queries
-    def service_rows(self, name: str) -> list[dict]:
-        """Every services row with that name (live and deleted), oldest first."""
-        rows = self.rows(
-            "SELECT id, url, deleted_at IS NOT NULL, created_at, updated_at FROM services "
-            f"WHERE name = {self.lit(name)} ORDER BY id")
-        return [{"id": int(r[0]), "url": r[1], "deleted": r[2] == "t", "created_at": r[3], "updated_at": r[4]}
-                for r in rows]
+    kind = "sqlite"
+    TOOL_ROWS_SQL = (
+        "SELECT t.id, t.deleted_at IS NOT NULL, COALESCE(json_array_length(t.tools), 0), "
+        "COALESCE((SELECT json_group_array(json_extract(e.value, '$.name')) FROM json_each(t.tools) e), '[]') "
+        "FROM service_tools t WHERE t.service_id = {sid} ORDER BY t.id")
+    STORED_TOOLS_SQL = (
+        "SELECT t.tools FROM service_tools t JOIN services s ON s.id = t.service_id "
+        "WHERE s.name = {name} AND s.deleted_at IS NULL AND t.deleted_at IS NULL")
 
-    def tool_rows(self, service_id: int) -> list[dict]:
-        """Every service_tools row of a service: id, deleted, number of tools, their names in order."""
-        rows = self.rows(
-            "SELECT t.id, t.deleted_at IS NOT NULL, COALESCE(array_length(t.tools, 1), 0), "
-            "COALESCE((SELECT json_agg(x->>'name' ORDER BY i) FROM unnest(t.tools) WITH ORDINALITY u(x, i)), '[]') "
-            f"FROM service_tools t WHERE t.service_id = {int(service_id)} ORDER BY t.id")
-        return [{"id": int(r[0]), "deleted": r[1] == "t", "count": int(r[2]), "names": json.loads(r[3])} for r in rows]
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.sqlite3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 
-    def version(self) -> int:
-        return int(self.value("SELECT version FROM registry_version WHERE id = 1"))
+    def rows(self, sql: str, timeout: float = 10.0) -> list[list[str]]:
+        if not Path(self.sqlite3).exists():
+            pytest.fail("the sqlite3 command-line tool is missing (Debian package sqlite3: scripts/deps.sh)",
+                        pytrace=False)
+        if not self.path.exists():
+            pytest.fail(f"no SQLite database at {self.path}: the gateway did not create it", pytrace=False)
+        cmd = [self.sqlite3, "-batch", "-bail", "-noheader", "-list", "-separator", "\x1f", "-nullvalue", "",
+               "-cmd", ".timeout 5000", f"file:{self.path}?mode=rw", sql]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0 or p.stderr.strip():
+            pytest.fail(f"sqlite3 failed ({p.returncode}) for {sql!r} on {self.path}: {p.stderr}", pytrace=False)
+        out = p.stdout.rstrip("\n")
+        return [line.split("\x1f") for line in out.split("\n")] if out else []
+
+    def journal_mode(self) -> str | None:
+        return self.value("PRAGMA journal_mode")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -462,12 +538,71 @@ def read_env_file(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def storage_env() -> dict[str, str]:
     """The suite's PostgreSQL + Redis (scripts/test.sh exports them)."""
+    return _suite_storage_env()
+
+
+def _suite_storage_env() -> dict[str, str]:
     missing = [v for v in STORAGE_VARS if not os.environ.get(v)]
     if missing:
-        pytest.fail(f"the admin tests need {', '.join(missing)}: run them through scripts/test.sh, or "
-                    f"`scripts/services.sh start DIR && . DIR/env`", pytrace=False)
+        pytest.fail(f"the PostgreSQL runs of the admin and /mcp tests need {', '.join(missing)}: run them "
+                    f"through scripts/test.sh, or `scripts/services.sh start DIR && . DIR/env` (the [sqlite] "
+                    f"runs need neither: -k sqlite)", pytrace=False)
     keys = STORAGE_VARS + ("PG_BIN", "SERVICES_DIR", "REDIS_PORT", "PG_PORT")
     return {k: os.environ[k] for k in keys if os.environ.get(k)}
+
+
+class Backend:
+    """A registry backend the admin and /mcp suites run against (the `backend` fixture's value).
+
+    postgres: the suite's PostgreSQL and Redis (`start_gateway(with_storage=True)`); mutations answer
+              "redis": "published" and /health shows Redis "up".
+    sqlite:   an embedded SQLite file (DATABASE_URL=sqlite:<file>) and no REDIS_URL (in-process
+              invalidation); mutations answer "redis": "disabled" and /health shows Redis "disabled".
+    """
+
+    def __init__(self, name: str):
+        assert name in ("postgres", "sqlite"), name
+        self.name = name
+        self.has_redis = name == "postgres"
+        self.redis_result = "published" if self.has_redis else "disabled"  # the "redis" field of a mutation
+        self.redis_state = "up" if self.has_redis else "disabled"          # /health redis.state
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name})"
+
+    @property
+    def pg_env(self) -> dict[str, str]:
+        return _suite_storage_env()
+
+    def storage(self, sqlite_path: Path) -> "Storage":
+        """Where a gateway keeps its registry: the suite's PostgreSQL, or the SQLite file `sqlite_path`
+        (one gateway process per file at a time: the gateway's own rule)."""
+        if self.name == "postgres":
+            env = self.pg_env
+            return Storage(self, {"with_storage": True}, Psql(env), redis_url=env["REDIS_URL"])
+        return Storage(self, {"DATABASE_URL": f"sqlite:{sqlite_path}"}, Sqlite(sqlite_path), sqlite_path=sqlite_path)
+
+
+class Storage:
+    """One registry: `gateway_env` are the keyword arguments for start_gateway / GatewayFactory, `db`
+    reads its tables."""
+
+    def __init__(self, backend: Backend, gateway_env: dict, db: RegistryDB, redis_url: str | None = None,
+                 sqlite_path: Path | None = None):
+        self.backend, self.gateway_env, self.db = backend, gateway_env, db
+        self.redis_url, self.sqlite_path = redis_url, sqlite_path
+
+
+@pytest.fixture(scope="module")
+def backend(request) -> Backend:
+    """"postgres" or "sqlite": conftest.pytest_generate_tests parametrizes every test that uses this."""
+    return Backend(request.param)
+
+
+@pytest.fixture
+def storage(backend, tmp_path) -> Storage:
+    """The test's registry: the suite's PostgreSQL (shared), or a fresh SQLite file of its own."""
+    return backend.storage(tmp_path / "registry.db")
 
 
 class PrivateServices:

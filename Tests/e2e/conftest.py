@@ -10,6 +10,13 @@
     def test_z(start_gateway):
         gw = start_gateway(with_storage=True)               # PostgreSQL + Redis from scripts/services.sh
 
+    def test_w(backend):                                    # runs twice: test_w[postgres], test_w[sqlite]
+        ...                                                 # (the `backend` fixture: admin_fixtures.py)
+
+    @pytest.mark.backends("postgres")                       # only test_v[postgres]
+    def test_v(backend):
+        ...
+
 Environment: GATEWAY_BIN (default .build/debug/mcp-gateway); for with_storage=True, the variables that
 `scripts/services.sh start DIR` writes to DIR/env (DB_*, REDIS_URL, SERVICES_DIR, ...).
 """
@@ -39,7 +46,7 @@ SCRUBBED = {
     "PORT", "HOST", "API_KEY", "NODE_ENV", "APP_ENV", "SESSION_SECRET", "LOG_LEVEL",
     "DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_DATABASE", "DATABASE_URL", "REDIS_URL",
     "GATEWAY_TEST_ROUTES", "MAX_HEADER_BYTES", "MAX_BODY_BYTES", "REQUEST_TIMEOUT", "IDLE_TIMEOUT",
-    "MAX_CONNECTIONS", "SHUTDOWN_TIMEOUT",
+    "MAX_CONNECTIONS", "SHUTDOWN_TIMEOUT", "SQLITE_PATH",
 }
 STORAGE_VARS = ("DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD", "DB_DATABASE", "REDIS_URL")
 
@@ -47,12 +54,31 @@ CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGILL, signal.SIGBUS, s
 
 DEFAULT_TEST_TIMEOUT = 90  # seconds; any single test that runs longer fails instead of hanging CI
 
+# The registry backends a test that uses the `backend` fixture runs against (one run each).
+BACKENDS = ("postgres", "sqlite")
+
 
 # ---------------------------------------------------------------------------------------------------
 # pytest plumbing
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "deadline(seconds): fail the test if it runs longer (default 90 s)")
+    config.addinivalue_line("markers", "backends(*names): run only against these registry backends "
+                                       "(default: all of BACKENDS)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc):
+    """Every test that uses the `backend` fixture runs once per backend (module scope, so the module
+    fixtures built on it are set up once per backend); the backend is the last part of the test id."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    m = metafunc.definition.get_closest_marker("backends")
+    names = list(m.args) if m else list(BACKENDS)
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown or not names:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: backends{tuple(names)}: known are {BACKENDS}")
+    metafunc.parametrize("backend", names, indirect=True, scope="module")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -179,11 +205,13 @@ class Gateway:
 
     # logs
     def stdout_text(self) -> str:
-        self._out.flush()
+        if not self._out.closed:  # stop() closes it; the log stays readable
+            self._out.flush()
         return self.stdout_path.read_text(errors="replace")
 
     def stderr_text(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def log_text(self) -> str:

@@ -5,7 +5,8 @@
   ``LegacySession`` (initialize + notifications/initialized, then requests with the session id),
   ``read_sse_until`` (reads a streaming SSE response until a predicate matches, bounded in time).
 * SDK helpers: ``run`` (anyio.run), ``tool_dump`` (a Tool / CallToolResult as a wire-shaped dict).
-* module fixtures: ``mcp_gateway`` (one gateway on the suite's PostgreSQL + Redis), ``federation``
+* module fixtures, once per ``backend`` (``postgres``: the suite's PostgreSQL + Redis; ``sqlite``: a SQLite
+  file of the fixture's own, no Redis): ``mcp_gateway`` (one gateway), ``federation``
   (the json and sse downstreams registered on it under fresh names, deleted at the end),
   ``paged_gateway`` (TOOLS_PAGE_SIZE=3, with a ``--tools 10`` downstream registered), ``spare_downstream``
   (a json downstream the list_changed tests register under fresh names).
@@ -23,7 +24,7 @@ import anyio
 import httpx
 import pytest
 
-from admin_fixtures import Admin, Downstream, describe, unique_name
+from admin_fixtures import Admin, Backend, Downstream, describe, unique_name
 from conftest import GatewayFactory
 
 MODERN = "2026-07-28"
@@ -219,6 +220,13 @@ class Federation:
         return f"{self.svc(which)}__{tool}"
 
 
+def _check_backend(gw, backend: Backend) -> None:
+    """The gateway really runs on the backend the test id names."""
+    h = httpx.get(gw.url + "/health", timeout=5).json()
+    assert h.get("storage", {}).get("kind") == backend.name and h["storage"].get("state") == "up", \
+        f"gateway for the {backend.name} run reports storage {h.get('storage')}\n{gw.log_tail()}"
+
+
 def _teardown(factory: GatewayFactory) -> None:
     problems = factory.teardown(failed=False)
     if problems:
@@ -226,12 +234,17 @@ def _teardown(factory: GatewayFactory) -> None:
 
 
 @pytest.fixture(scope="module")
-def mcp_gateway(gateway_bin, tmp_path_factory, storage_env):
-    """One gateway on the suite's PostgreSQL + Redis for the whole module."""
-    factory = GatewayFactory(gateway_bin, tmp_path_factory.mktemp("mcp-gateway"))
-    gw = factory(with_storage=True, **GATEWAY_ENV)
-    yield gw
-    _teardown(factory)
+def mcp_gateway(gateway_bin, tmp_path_factory, backend: Backend):
+    """One gateway for the whole module (per backend): the suite's PostgreSQL + Redis, or a SQLite file."""
+    tmp = tmp_path_factory.mktemp(f"mcp-gateway-{backend.name}")
+    storage = backend.storage(tmp / "registry.db")
+    factory = GatewayFactory(gateway_bin, tmp)
+    try:
+        gw = factory(**storage.gateway_env, **GATEWAY_ENV)
+        _check_backend(gw, backend)
+        yield gw
+    finally:
+        _teardown(factory)
 
 
 async def _direct_listing(url: str) -> dict[str, dict]:
@@ -271,13 +284,15 @@ class Paged:
 
 
 @pytest.fixture(scope="module")
-def paged_gateway(gateway_bin, tmp_path_factory, storage_env):
+def paged_gateway(gateway_bin, tmp_path_factory, backend: Backend):
     """A gateway with TOOLS_PAGE_SIZE=3 and a downstream with 16 tools (basic + t0..t9) registered."""
-    tmp = tmp_path_factory.mktemp("paged")
+    tmp = tmp_path_factory.mktemp(f"paged-{backend.name}")
+    storage = backend.storage(tmp / "registry.db")
     ds = Downstream("--tools", "10", mode="json", workdir=tmp)
     factory = GatewayFactory(gateway_bin, tmp)
     try:
-        gw = factory(with_storage=True, TOOLS_PAGE_SIZE="3", **GATEWAY_ENV)
+        gw = factory(**storage.gateway_env, TOOLS_PAGE_SIZE="3", **GATEWAY_ENV)
+        _check_backend(gw, backend)
         admin = Admin(gw.url)
         name = unique_name("mcppg")
         r = admin.register(name, ds.url)

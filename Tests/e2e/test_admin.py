@@ -1,14 +1,19 @@
-"""End-to-end tests of the admin API (register / update / delete / list) against the real binary,
-PostgreSQL and Redis.
+"""End-to-end tests of the admin API (register / update / delete / list) against the real binary, on
+both registry backends: every test that uses the `backend` fixture runs twice, `test_x[postgres]`
+(PostgreSQL + Redis) and `test_x[sqlite]` (an embedded SQLite file, DATABASE_URL=sqlite:<file>, no
+REDIS_URL: in-process invalidation). Rows are checked through `db` (psql or the sqlite3 CLI, the same
+registry queries on both). Tests about Redis (its key and events) and the outage tests are
+`@pytest.mark.backends("postgres")`; the restart and WAL tests are `@pytest.mark.backends("sqlite")`.
 
 The suite's PostgreSQL/Redis (the variables scripts/test.sh exports) are shared by the whole session,
-so every test uses service names of its own and never assumes an empty registry. The two outage tests
-(Redis down, PostgreSQL down) run on a private PostgreSQL + Redis (`outage_services`: scripts/services.sh
-in a temporary folder, one per module), so stopping them cannot disturb any other test; each restarts what
-it stopped in a finally, and they run last in this module.
+so every test uses service names of its own and never assumes an empty registry. Each [sqlite] test
+has a fresh database file of its own. The two outage tests (Redis down, PostgreSQL down) run on a
+private PostgreSQL + Redis (`outage_services`: scripts/services.sh in a temporary folder, one per
+module), so stopping them cannot disturb any other test; each restarts what it stopped in a finally.
 
-Every gateway is started with short timeouts and used only once /health says storage and Redis are up
-(the gateway answers /health before its migrations ran, and the admin API answers 503 until then).
+Every gateway is started with short timeouts and used only once /health says storage (and, on
+postgres, Redis) is up (the gateway answers /health before its migrations ran, and the admin API
+answers 503 until then).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from datetime import datetime
 
 import httpx
@@ -26,8 +32,10 @@ from admin_fixtures import (  # noqa: F401  (fixtures are used by name)
     API_KEY,
     Admin,
     Psql,
+    RegistryDB,
     Resp,
     assert_error,
+    backend,
     describe,
     error_problem,
     json_downstream,
@@ -36,11 +44,12 @@ from admin_fixtures import (  # noqa: F401  (fixtures are used by name)
     redis_get,
     sse_downstream,
     start_downstream,
-    storage_env,
+    storage,
     unique_name,
     wait_storage_ready,
 )
 from conftest import free_port
+from mcp_fixtures import final_message, modern_body, modern_headers
 
 VERSION_KEY = "mcp:registry:version"
 CHANNEL = "mcp:registry:events"
@@ -55,12 +64,23 @@ GATEWAY_ENV = {"DB_CONNECT_TIMEOUT": "1", "DOWNSTREAM_TIMEOUT": "5", "DOWNSTREAM
 # ---------------------------------------------------------------------------------------------------
 # fixtures and helpers
 
-@pytest.fixture
-def gw(start_gateway, storage_env):
-    """A gateway on the suite's PostgreSQL + Redis, storage and Redis up."""
-    g = start_gateway(with_storage=True, **GATEWAY_ENV)
-    wait_storage_ready(g.url)
+# What the "redis" field of a successful mutation must say, by gateway base URL (ports are never reused
+# within a session); a gateway not listed here is on PostgreSQL + Redis.
+REDIS_RESULT: dict[str, str] = {}
+
+
+def start_on(start_gateway, storage, **env):
+    """A gateway on `storage` (module settings plus `env`), storage (and on postgres Redis) up."""
+    g = start_gateway(**storage.gateway_env, **{**GATEWAY_ENV, **env})
+    REDIS_RESULT[g.url] = storage.backend.redis_result
+    wait_storage_ready(g.url, redis=storage.backend.has_redis)
     return g
+
+
+@pytest.fixture
+def gw(start_gateway, storage):
+    """A gateway on the test's backend: the suite's PostgreSQL + Redis, or a fresh SQLite file."""
+    return start_on(start_gateway, storage)
 
 
 @pytest.fixture
@@ -71,8 +91,12 @@ def admin(gw):
 
 
 @pytest.fixture
-def db(storage_env):
-    return Psql(storage_env)
+def db(storage) -> RegistryDB:
+    return storage.db
+
+
+def expected_redis(r: httpx.Response) -> str:
+    return REDIS_RESULT.get(f"{r.request.url.scheme}://{r.request.url.host}:{r.request.url.port}", "published")
 
 
 def now_ms() -> int:
@@ -99,32 +123,32 @@ def check_mutation(r: httpx.Response, status: int, name: str, url: str, tools: l
     body = r.json()
     check_service_shape(body, name, url, tools)
     assert isinstance(body.get("version"), int) and body["version"] > 0, body
-    assert body.get("redis") == "published", body
+    assert body.get("redis") == expected_redis(r), body
     return body
 
 
-def live_row(db: Psql, name: str) -> dict:
+def live_row(db: RegistryDB, name: str) -> dict:
     rows = [r for r in db.service_rows(name) if not r["deleted"]]
     assert len(rows) == 1, f"expected exactly one live services row named {name}, found {db.service_rows(name)}"
     return rows[0]
 
 
-def live_tools(db: Psql, service_id: int) -> dict:
+def live_tools(db: RegistryDB, service_id: int) -> dict:
     rows = [r for r in db.tool_rows(service_id) if not r["deleted"]]
     assert len(rows) == 1, f"expected one live service_tools row for service {service_id}: {db.tool_rows(service_id)}"
     return rows[0]
 
 
-def check_stored(db: Psql, name: str, url: str, tools: list[str]) -> dict:
+def check_stored(db: RegistryDB, name: str, url: str, tools: list[str]) -> dict:
     row = live_row(db, name)
     assert row["url"] == url, row
     t = live_tools(db, row["id"])
-    assert t["count"] == len(tools), f"jsonb[] length {t['count']} != tool count {len(tools)}: {t}"
+    assert t["count"] == len(tools), f"stored tools array ({db.kind}) length {t['count']} != tool count {len(tools)}: {t}"
     assert sorted(t["names"]) == sorted(tools), t
     return row
 
 
-def assert_nothing_stored(db: Psql, name: str) -> None:
+def assert_nothing_stored(db: RegistryDB, name: str) -> None:
     rows = db.service_rows(name)
     assert rows == [], f"a failed register stored rows for {name}: {rows}"
 
@@ -432,7 +456,7 @@ def test_delete_is_soft_and_name_reusable(admin, db, json_downstream, sse_downst
     body = r.json()
     assert body.get("deleted") == name, body
     assert isinstance(body.get("version"), int) and body["version"] > reg["version"], (reg, body)
-    assert body.get("redis") == "published", body
+    assert body.get("redis") == expected_redis(r), body
     assert body["version"] == db.version()
     rows = db.service_rows(name)
     assert len(rows) == 1 and rows[0]["deleted"] is True, f"soft delete: row kept with deleted_at set: {rows}"
@@ -497,9 +521,8 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
     echo = next(d for d in defs if d["name"] == "echo")
     assert "outputSchema" not in echo, echo
     # the stored definitions are exactly what the API shows
-    stored = db.value(
-        "SELECT array_to_json(t.tools)::text FROM service_tools t JOIN services s ON s.id = t.service_id "
-        f"WHERE s.name = {Psql.lit(a)} AND s.deleted_at IS NULL AND t.deleted_at IS NULL")
+    stored = db.stored_tools_json(a)
+    assert stored is not None, f"no live service_tools row for {a}"
     assert json.loads(stored) == defs
     assert_error(admin.service(unique_name("nope")), 404, "not_found")
 
@@ -507,7 +530,8 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
 # ---------------------------------------------------------------------------------------------------
 # version, Redis key and events
 
-def test_version_increases_and_matches_redis(admin, db, storage_env, json_downstream, sse_downstream):
+def test_version_increases_and_matches_redis(admin, db, storage, json_downstream, sse_downstream):
+    """Every mutation raises the stored version; with Redis (postgres) the Redis key follows it."""
     ds = sse_downstream
     name = unique_name("ver")
     versions = []
@@ -515,10 +539,11 @@ def test_version_increases_and_matches_redis(admin, db, storage_env, json_downst
     def after(r: httpx.Response, status: int):
         assert r.status_code == status, describe(r)
         v = r.json()["version"]
-        assert r.json()["redis"] == "published", r.json()
+        assert r.json()["redis"] == storage.backend.redis_result, r.json()
         assert v == db.version(), (v, db.version())
-        key = redis_get(storage_env["REDIS_URL"], VERSION_KEY)
-        assert key is not None and int(key) == v, f"redis {VERSION_KEY}={key!r}, stored version {v}"
+        if storage.redis_url:
+            key = redis_get(storage.redis_url, VERSION_KEY)
+            assert key is not None and int(key) == v, f"redis {VERSION_KEY}={key!r}, stored version {v}"
         versions.append(v)
 
     start = db.version()
@@ -534,10 +559,11 @@ def test_version_increases_and_matches_redis(admin, db, storage_env, json_downst
     health_at(admin, versions[-1], "the last DELETE")
 
 
-def test_events_one_per_mutation(admin, db, storage_env, json_downstream, sse_downstream):
+@pytest.mark.backends("postgres")
+def test_events_one_per_mutation(admin, db, storage, json_downstream, sse_downstream):
     ds = sse_downstream
     name = unique_name("evt")
-    sub = Resp.from_url(storage_env["REDIS_URL"])
+    sub = Resp.from_url(storage.redis_url)
     try:
         sub.subscribe(CHANNEL)
         previous = db.version()
@@ -635,7 +661,7 @@ def test_auth_required_on_every_admin_route(admin, db, json_downstream):
     assert not problems, "\n".join(problems)
 
 
-def test_health_reflects_counts(admin, db, json_downstream, start_downstream):
+def test_health_reflects_counts(admin, db, storage, json_downstream, start_downstream):
     def snapshot():
         h = admin.health()
         lst = admin.services().json()
@@ -643,8 +669,8 @@ def test_health_reflects_counts(admin, db, json_downstream, start_downstream):
 
     h, n, t = snapshot()
     assert h["status"] == "ok", h
-    assert h["storage"]["state"] == "up" and isinstance(h["storage"].get("kind"), str), h
-    assert h["redis"]["state"] == "up", h
+    assert h["storage"]["state"] == "up" and h["storage"].get("kind") == storage.backend.name, h
+    assert h["redis"]["state"] == storage.backend.redis_state, h
     assert h["services"] == n and h["tools"] == t, (h, n, t)
     assert h["registryVersion"] == db.version(), (h, db.version())
 
@@ -671,7 +697,104 @@ def test_health_reflects_counts(admin, db, json_downstream, start_downstream):
 
 
 # ---------------------------------------------------------------------------------------------------
-# outages (private PostgreSQL + Redis; these run last)
+# SQLite only: the file is the registry
+
+def mcp_call_echo(url: str, tool: str, text: str) -> dict:
+    """tools/call of `tool` (an echo) over /mcp, 2026-07-28 (stateless: no session to set up)."""
+    r = httpx.post(url + "/mcp", json=modern_body(1, "tools/call", {"name": tool, "arguments": {"text": text}}),
+                   headers=modern_headers("tools/call", tool), timeout=20)
+    assert r.status_code == 200, describe(r)
+    return final_message(r, 1)
+
+
+def mcp_tool_names(url: str) -> list[str]:
+    """Every tool name /mcp lists (2026-07-28), following nextCursor."""
+    names, cursor = [], None
+    for rid in range(1, 50):
+        params = {"cursor": cursor} if cursor is not None else {}
+        r = httpx.post(url + "/mcp", json=modern_body(rid, "tools/list", params),
+                       headers=modern_headers("tools/list"), timeout=20)
+        assert r.status_code == 200, describe(r)
+        res = final_message(r, rid).get("result")
+        assert res is not None, describe(r)
+        names += [t["name"] for t in res["tools"]]
+        cursor = res.get("nextCursor")
+        if cursor is None:
+            return names
+    raise AssertionError("tools/list did not end within 50 pages")
+
+
+@pytest.mark.backends("sqlite")
+def test_sqlite_wal_mode(admin, db, storage, json_downstream):
+    name = unique_name("wal")
+    check_mutation(admin.register(name, json_downstream.url), 201, name, json_downstream.url, BASIC_TOOLS)
+    assert admin.health()["storage"] == {"kind": "sqlite", "state": "up"}, admin.health()
+    mode = db.journal_mode()
+    assert mode == "wal", f"PRAGMA journal_mode on {storage.sqlite_path} is {mode!r}, not wal"
+    check_stored(db, name, json_downstream.url, BASIC_TOOLS)
+
+
+@pytest.mark.backends("sqlite")
+def test_sqlite_data_survives_restart(start_gateway, storage, json_downstream, sse_downstream):
+    """Register, stop the gateway with SIGTERM, start a new one on the same file: the registry is all there
+    (services, tools, deletions, version) and the tools are callable through /mcp."""
+    db = storage.db
+    g1 = start_on(start_gateway, storage)
+    a1 = Admin(g1.url)
+    keep, gone = unique_name("keep"), unique_name("gone")
+    try:
+        reg = check_mutation(a1.register(keep, json_downstream.url), 201, keep, json_downstream.url, BASIC_TOOLS)
+        check_mutation(a1.register(gone, sse_downstream.url), 201, gone, sse_downstream.url, BASIC_TOOLS)
+        r = a1.delete(gone)
+        assert r.status_code == 200, describe(r)
+        version = r.json()["version"]
+        listing = a1.services().json()
+        shown = a1.service(keep).json()
+        assert mcp_call_echo(g1.url, f"{keep}__echo", "before")["result"]["content"][0]["text"] == "before"
+    finally:
+        a1.close()
+    rc = g1.stop(10.0)
+    assert rc == 0, f"gateway exited with {rc} on SIGTERM (want 0)\n" + g1.log_tail(40)
+
+    g2 = start_on(start_gateway, storage)
+    a2 = Admin(g2.url)
+    try:
+        h = a2.health()
+        assert h["storage"] == {"kind": "sqlite", "state": "up"}, h
+        assert (h["registryVersion"], h["services"], h["tools"]) == (version, 1, len(BASIC_TOOLS)), \
+            f"after the restart /health shows {h}; before it: version {version}, 1 service, {len(BASIC_TOOLS)} tools"
+        assert a2.services().json() == listing, (listing, a2.services().json())
+        r = a2.service(keep)
+        assert r.status_code == 200, describe(r)
+        assert r.json() == shown, (shown, r.json())
+        check_service_shape(r.json(), keep, json_downstream.url, BASIC_TOOLS)
+        assert r.json()["createdAt"] == reg["createdAt"], (reg, r.json())
+        assert_error(a2.service(gone), 404, "not_found")
+        assert db.version() == version
+        check_stored(db, keep, json_downstream.url, BASIC_TOOLS)
+        assert [x["deleted"] for x in db.service_rows(gone)] == [True], db.service_rows(gone)
+
+        # listed and callable through /mcp
+        names = mcp_tool_names(g2.url)
+        assert sorted(names) == sorted(f"{keep}__{t}" for t in BASIC_TOOLS), names
+        text = f"after restart {uuid.uuid4().hex[:8]}"
+        m = mcp_call_echo(g2.url, f"{keep}__echo", text)
+        content = (m.get("result") or {}).get("content")
+        assert content and [(c.get("type"), c.get("text")) for c in content] == [("text", text)], m
+        assert json_downstream.stats()["last_call_arguments"] == {"text": text}, json_downstream.stats()
+
+        # and the new process writes on: versions go on rising, the deleted name is free
+        r = a2.update(keep)
+        assert check_mutation(r, 200, keep, json_downstream.url, BASIC_TOOLS)["version"] > version
+        r = a2.register(gone, sse_downstream.url)
+        check_mutation(r, 201, gone, sse_downstream.url, BASIC_TOOLS)
+        assert r.json()["version"] == db.version()
+    finally:
+        a2.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# outages (private PostgreSQL + Redis)
 
 def health_at(admin: Admin, version: int, what: str) -> dict:
     """GET /health right after a mutation answered: DESIGN.md has the local index reload *before* the
@@ -700,8 +823,9 @@ def _poll(fn, timeout: float, interval: float = 0.1):
     return last
 
 
+@pytest.mark.backends("postgres")
 @pytest.mark.deadline(60)
-def test_redis_down_register_commits_pending_then_resyncs(outage_services, start_gateway, json_downstream):
+def test_redis_down_register_commits_pending_then_resyncs(backend, outage_services, start_gateway, json_downstream):
     svc = outage_services
     gw = start_gateway(**svc.gateway_env(), **GATEWAY_ENV)
     wait_storage_ready(gw.url)
@@ -758,8 +882,9 @@ def test_redis_down_register_commits_pending_then_resyncs(outage_services, start
         svc.ensure_running()
 
 
+@pytest.mark.backends("postgres")
 @pytest.mark.deadline(60)
-def test_postgres_down_is_503_fast_then_recovers(outage_services, start_gateway, json_downstream):
+def test_postgres_down_is_503_fast_then_recovers(backend, outage_services, start_gateway, json_downstream):
     svc = outage_services
     gw = start_gateway(**svc.gateway_env(), **GATEWAY_ENV)
     wait_storage_ready(gw.url)

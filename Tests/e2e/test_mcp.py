@@ -1,4 +1,6 @@
-"""End-to-end tests of the MCP endpoint (`/mcp`) against the real binary, PostgreSQL and Redis.
+"""End-to-end tests of the MCP endpoint (`/mcp`) against the real binary, on both registry backends:
+every test runs twice, `test_x[...-postgres]` (PostgreSQL + Redis) and `test_x[...-sqlite]` (an embedded
+SQLite file, no REDIS_URL: in-process invalidation); the module gateways are set up once per backend.
 
 One gateway and two downstream servers (a stateless JSON one and a stateful SSE one, see
 servers/downstream.py) are shared by the module; tests that need special settings (page size, call
@@ -31,11 +33,12 @@ from mcp_types import ToolListChangedNotification
 
 from admin_fixtures import (  # noqa: F401  (fixtures are used by name)
     Admin,
+    backend,
     describe,
     json_downstream,
     sse_downstream,
     start_downstream,
-    storage_env,
+    storage,
     unique_name,
 )
 from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
@@ -267,9 +270,13 @@ def test_unknown_tool_is_invalid_params(federation, mode):
 
 @BOTH_MODES
 def test_pagination_sdk_cursor_loop(paged_gateway, mode):
+    # the loop guard follows the registry's size: on postgres it holds every module's services
+    total = httpx.get(paged_gateway.gw.url + "/health", timeout=5).json()["tools"]
+    cap = math.ceil(total / 3) + 2
+
     async def go():
         async with client(paged_gateway.url, mode) as c:
-            return c.protocol_version, await list_all(c)
+            return c.protocol_version, await list_all(c, cap)
 
     version, (tools, sizes) = run(go)
     assert version == MODES[mode]
@@ -459,8 +466,9 @@ def test_origin_not_allowed_is_403(federation, session):
         assert r.status_code == 200, f"Origin {origin}: {describe(r)}"
 
 
-def test_allowed_origins_env(start_gateway, storage_env):
-    gw = start_gateway(with_storage=True, ALLOWED_ORIGINS="https://app.example.com,https://other.example", **GATEWAY_ENV)
+def test_allowed_origins_env(start_gateway, storage):
+    gw = start_gateway(**storage.gateway_env, ALLOWED_ORIGINS="https://app.example.com,https://other.example",
+                       **GATEWAY_ENV)
     url = gw.url + "/mcp"
     with httpx.Client(timeout=10) as h:
         for origin, status in (("https://app.example.com", 200), ("https://other.example", 200),
@@ -725,8 +733,8 @@ def test_downstream_killed_error_names_service(federation, start_downstream, mod
         federation.admin.delete(name)
 
 
-def test_tool_call_timeout(start_gateway, storage_env, sse_downstream):
-    gw = start_gateway(with_storage=True, TOOL_CALL_TIMEOUT="1", **GATEWAY_ENV)
+def test_tool_call_timeout(start_gateway, storage, sse_downstream):
+    gw = start_gateway(**storage.gateway_env, TOOL_CALL_TIMEOUT="1", **GATEWAY_ENV)
     admin = Admin(gw.url)
     name = unique_name("mcpto")
     r = admin.register(name, sse_downstream.url)
