@@ -44,3 +44,15 @@ bench: deps build
 
 clean:
 	rm -rf .build
+
+# A local cluster: PostgreSQL + Redis, $(REPLICAS) gateway replicas (default 3), nginx in front, in .cluster/
+# (scripts/cluster.sh; its environment lands in .cluster/cluster.env).
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up:
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+cluster-status:
+	scripts/cluster.sh status

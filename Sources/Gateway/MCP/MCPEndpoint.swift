@@ -64,11 +64,19 @@ final class MCPEndpoint {
         return MCPReply.error(403, id: nil, code: JSONRPCCode.invalidRequest, message: "Origin not allowed: \(origin)")
     }
 
+    /// Sessions whose signature was checked recently (the HMAC is skipped for them).
+    private var verified: [String: SessionToken] = [:]
+
     private func session(_ request: HTTPRequest) -> (token: SessionToken?, presented: Bool) {
         guard let id = request.header("mcp-session-id") else { return (nil, false) }
-        guard revoked[id] == nil, let token = SessionToken.verify(id, secret: secret, now: Self.now, maxAge: Self.sessionMaxAge) else {
+        guard revoked[id] == nil else { return (nil, true) }
+        let now = Self.now
+        if let token = verified[id], now - token.issuedAt <= Self.sessionMaxAge { return (token, true) }
+        guard let token = SessionToken.verify(id, secret: secret, now: now, maxAge: Self.sessionMaxAge) else {
             return (nil, true)
         }
+        if verified.count >= 50_000 { verified.removeAll(keepingCapacity: true) }
+        verified[id] = token
         return (token, true)
     }
 
@@ -358,6 +366,7 @@ final class MCPEndpoint {
     func revoke(_ token: SessionToken) {
         guard revoked[token.id] == nil else { return }
         revoked[token.id] = token.issuedAt + Self.sessionMaxAge
+        verified[token.id] = nil
         hub.endSession(token.id)
         relay.cancelSession(token.id)
         log(.debug, "session ended", [("session", String(token.id.suffix(8)))])

@@ -1,0 +1,571 @@
+#!/usr/bin/env bash
+# bench/mcp.sh — the gateway's MCP hot paths: tools/list against nginx, tools/call against a direct call.
+#
+# 1. tools/list throughput. The gateway answers a handshake-era `tools/list` (POST /mcp, a valid
+#    Mcp-Session-Id from `initialize`, Accept: application/json, text/event-stream,
+#    MCP-Protocol-Version: 2025-11-25) for one registered downstream with 20 tools
+#    (Tests/e2e/servers/downstream.py --mode json --tools 14). nginx answers the same POST with the
+#    same bytes (the gateway's response body, fetched once, served with `return 200` from constant
+#    variables; checked byte for byte). Gateway and nginx (one worker) run on SERVER_CPU, wrk
+#    (one thread, CONNECTIONS connections, a Lua script for the POST) on CLIENT_CPU; rounds
+#    alternate (gateway, nginx, gateway, nginx, ...). Best-of and median of the rounds, and the
+#    ratio gateway/nginx.
+# 2. tools/call. bench/echo_mcp.py (a minimal asyncio MCP server: one tool `echo`) is registered as
+#    service `echo`; `echo__echo` through the gateway is compared with `echo` sent to the echo server
+#    directly (its own session):
+#    a. latency: bench/mcp_latency.py, 1 keep-alive connection, LAT_N sequential calls per round,
+#       LAT_ROUNDS alternating rounds: p50 / p99 of each and the added latency (gateway - direct);
+#    b. throughput: wrk + Lua, CALL_CONNECTIONS connections, alternating rounds, req/s of each.
+#    Pinning (2 cores): the gateway on SERVER_CPU; the echo server AND the client (python or wrk)
+#    share CLIENT_CPU. In the direct runs the echo server has that core to share with the client
+#    only; through the gateway it also waits for the gateway's core. The direct throughput of 2b
+#    is bounded by that shared core (single-threaded Python echo server + wrk); through the gateway
+#    by whichever core saturates first, the gateway's or that one: the CPU-per-request columns
+#    tell which (gateway us/req x req/s close to 1 s/s = the gateway is the bottleneck).
+# Every wrk run also reports the servers' time on CPU per request (from /proc/<pid>/schedstat;
+# median of rounds), which stays meaningful on a busy machine; the latency table adds the
+# gateway's CPU and run-queue wait per call.
+#
+# Environment:
+#   GATEWAY_BIN   gateway executable (default .build/release/mcp-gateway; this script never builds)
+#   PYTHON        python with the MCP SDK for the 20-tool downstream (default .venv/bin/python, else
+#                 /tmp/venv/bin/python); the echo server and the latency client need only python3
+#   ECHO_PYTHON   python for bench/echo_mcp.py and bench/mcp_latency.py (default python3)
+#   NGINX_BIN     nginx executable (default /usr/sbin/nginx)
+#   PHASES        which parts to run: "list call" (default), "list" or "call"
+#   DURATION      seconds per wrk run (default 10)
+#   WARMUP        seconds of wrk warm-up per target (default 2; 0 = none)
+#   ROUNDS        alternating wrk rounds per phase (default 3)
+#   CONNECTIONS   wrk connections for tools/list (default 50)
+#   CALL_CONNECTIONS  wrk connections for tools/call (default 64)
+#   LAT_N         sequential calls per latency round (default 5000)
+#   LAT_ROUNDS    latency rounds (default 5)
+#   LIST_TOOLS    --tools for the SDK downstream (default 14: 6 fixed tools + 14 = 20 tools)
+#   SERVER_CPU / CLIENT_CPU   core of the gateway and nginx / of wrk, the echo server and the
+#                 latency client (default 0 / 1)
+#   PERF=1        after the measured rounds, one extra (unmeasured) gateway round per wrk phase under
+#                 `perf record -g -p <gateway>`; prints `perf report --no-children --sort symbol`
+#                 (top PERF_LINES lines, default 40). PERF_DIR=dir keeps the perf.data files there.
+#
+# Exit status: 0 when every target answered correctly and was measured.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+GATEWAY_BIN=${GATEWAY_BIN:-.build/release/mcp-gateway}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+ECHO_PYTHON=${ECHO_PYTHON:-python3}
+PHASES=${PHASES:-list call}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-50}
+CALL_CONNECTIONS=${CALL_CONNECTIONS:-64}
+LAT_N=${LAT_N:-5000}
+LAT_ROUNDS=${LAT_ROUNDS:-5}
+LIST_TOOLS=${LIST_TOOLS:-14}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PERF=${PERF:-0}
+PERF_LINES=${PERF_LINES:-40}
+API_KEY=bench-key-123
+PROTO=2025-11-25
+case "$GATEWAY_BIN" in
+    /*) ;;
+    *) GATEWAY_BIN=$ROOT/$GATEWAY_BIN ;;
+esac
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in wrk taskset curl ss "$ECHO_PYTHON"; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install wrk util-linux curl iproute2 python3)"
+done
+[ -x "$GATEWAY_BIN" ] || die "gateway binary $GATEWAY_BIN not found (build it with: swift build -c release)"
+want_list=0 want_call=0
+case " $PHASES " in *" list "*) want_list=1 ;; esac
+case " $PHASES " in *" call "*) want_call=1 ;; esac
+[ $want_list = 1 ] || [ $want_call = 1 ] || die "PHASES must name list and/or call"
+if [ $want_list = 1 ]; then
+    [ -x "$NGINX_BIN" ] || die "nginx not found at $NGINX_BIN (apt-get install nginx-light)"
+    if [ -z "${PYTHON:-}" ]; then
+        for p in "$ROOT/.venv/bin/python" /tmp/venv/bin/python; do
+            if [ -x "$p" ] && "$p" -c 'import mcp' 2>/dev/null; then PYTHON=$p; break; fi
+        done
+    fi
+    [ -n "${PYTHON:-}" ] || die "no python with the MCP SDK for the 20-tool downstream (run scripts/venv.sh or set PYTHON)"
+fi
+if [ $PERF = 1 ]; then command -v perf >/dev/null 2>&1 || die "PERF=1 but perf not found"; fi
+if [ "$(nproc)" -lt 2 ]; then
+    log "warning: fewer than 2 CPUs; everything shares one core"
+    CLIENT_CPU=$SERVER_CPU
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mcp-gateway-bench-mcp.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local status=$?
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A free TCP port below 32768 (outside Linux's default ephemeral range).
+USED_PORTS=" "
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 12000))
+        case "$USED_PORTS" in *" $port "*) continue ;; esac
+        if ! ss -Htan "( sport = :$port or dport = :$port )" 2>/dev/null | grep -q .; then
+            USED_PORTS="$USED_PORTS$port "
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# wait_http NAME PID URL [curl args...]: wait until URL answers 2xx (max 15 s) while PID is alive.
+wait_http() {
+    local name=$1 pid=$2 url=$3
+    shift 3
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during startup; its log:"
+            cat "$TMP/$name.log" >&2 2>/dev/null || true
+            return 1
+        fi
+        if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$name did not answer $url within 15 s; its log:"
+    cat "$TMP/$name.log" >&2 2>/dev/null || true
+    return 1
+}
+
+# wait_ready NAME PID FILE: wait for "READY <port>" in FILE (max 30 s); prints the port.
+wait_ready() {
+    local name=$1 pid=$2 file=$3 port
+    for _ in $(seq 1 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during startup; its log:"
+            cat "$file" "$TMP/$name.log" >&2 2>/dev/null || true
+            return 1
+        fi
+        port=$(awk '$1 == "READY" {print $2; exit}' "$file" 2>/dev/null)
+        if [ -n "$port" ]; then echo "$port"; return 0; fi
+        sleep 0.1
+    done
+    log "$name did not print READY within 30 s"
+    return 1
+}
+
+MCP_HEADERS=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+
+# mcp_session NAME URL: initialize + notifications/initialized; prints the Mcp-Session-Id.
+mcp_session() {
+    local name=$1 url=$2 headers sid status
+    headers="$TMP/$name-init.headers"
+    curl -sS -o "$TMP/$name-init.body" -D "$headers" --max-time 5 -X POST "${MCP_HEADERS[@]}" \
+        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"'$PROTO'","capabilities":{},"clientInfo":{"name":"bench-mcp","version":"1.0"}}}' \
+        "$url" || { log "$name: initialize failed"; return 1; }
+    status=$(head -n1 "$headers" | awk '{print $2}')
+    sid=$(grep -i '^mcp-session-id:' "$headers" | head -n1 | cut -d: -f2- | tr -d ' \r')
+    if [ "$status" != 200 ] || [ -z "$sid" ]; then
+        log "$name: initialize answered $status without a session: $(cat "$TMP/$name-init.body")"
+        return 1
+    fi
+    status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "${MCP_HEADERS[@]}" \
+        -H "Mcp-Session-Id: $sid" -H "MCP-Protocol-Version: $PROTO" \
+        -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url")
+    case "$status" in 200|202) ;; *) log "$name: notifications/initialized answered $status"; return 1 ;; esac
+    echo "$sid"
+}
+
+# mcp_post URL SESSION BODY OUT: POST an MCP request; the body goes to OUT, the status to stdout.
+mcp_post() {
+    curl -sS -o "$4" -w '%{http_code}' --max-time 10 -X POST "${MCP_HEADERS[@]}" \
+        -H "Mcp-Session-Id: $2" -H "MCP-Protocol-Version: $PROTO" -d "$3" "$1"
+}
+
+# write_lua FILE SESSION BODY: a wrk script POSTing BODY with the MCP headers.
+lua_quote() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; }
+write_lua() {
+    cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.body = '$(lua_quote "$3")'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "$PROTO"
+wrk.headers["Mcp-Session-Id"] = "$2"
+EOF
+}
+
+# ---------------------------------------------------------------- gateway
+start_gateway() {
+    local port
+    port=$(free_port)
+    mkdir -p "$TMP/gateway"
+    (cd "$TMP/gateway" && exec env HOST=127.0.0.1 PORT="$port" API_KEY=$API_KEY LOG_LEVEL=warn \
+        DATABASE_URL="sqlite:$TMP/gateway/bench.db" \
+        taskset -c "$SERVER_CPU" "$GATEWAY_BIN" serve) >"$TMP/gateway.log" 2>&1 &
+    GATEWAY_PID=$!
+    PIDS+=("$GATEWAY_PID")
+    GATEWAY_BASE="http://127.0.0.1:$port"
+    GATEWAY_MCP="$GATEWAY_BASE/mcp"
+    wait_http gateway "$GATEWAY_PID" "$GATEWAY_BASE/livez" || die "gateway did not start"
+    log "gateway $GATEWAY_BIN on 127.0.0.1:$port (pid $GATEWAY_PID, cpu $SERVER_CPU)"
+}
+
+# register NAME URL: admin POST /register; dies unless 201.
+register() {
+    local status
+    status=$(curl -sS -o "$TMP/register-$1.json" -w '%{http_code}' --max-time 30 -X POST \
+        -H "X-API-Key: $API_KEY" -H 'Content-Type: application/json' \
+        -d '{"name":"'"$1"'","url":"'"$2"'"}' "$GATEWAY_BASE/register") || die "register $1 failed"
+    [ "$status" = 201 ] || die "register $1 answered $status: $(cat "$TMP/register-$1.json")"
+    log "registered $1 -> $2: $(grep -o '"toolCount":[0-9]*' "$TMP/register-$1.json")"
+}
+
+# ---------------------------------------------------------------- downstreams
+start_list_downstream() {
+    local port
+    port=$(free_port)
+    taskset -c "$CLIENT_CPU" "$PYTHON" "$ROOT/Tests/e2e/servers/downstream.py" --port "$port" --mode json \
+        --tools "$LIST_TOOLS" >"$TMP/tools20.out" 2>"$TMP/tools20.log" &
+    LIST_DS_PID=$!
+    PIDS+=("$LIST_DS_PID")
+    wait_ready tools20 "$LIST_DS_PID" "$TMP/tools20.out" >/dev/null || die "the 20-tool downstream did not start"
+    LIST_DS_URL="http://127.0.0.1:$port/mcp"
+    log "downstream.py --mode json --tools $LIST_TOOLS on 127.0.0.1:$port (pid $LIST_DS_PID, cpu $CLIENT_CPU)"
+}
+
+start_echo() {
+    local port
+    port=$(free_port)
+    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/echo_mcp.py" --port "$port" \
+        >"$TMP/echo.out" 2>"$TMP/echo.log" &
+    ECHO_PID=$!
+    PIDS+=("$ECHO_PID")
+    wait_ready echo "$ECHO_PID" "$TMP/echo.out" >/dev/null || die "the echo server did not start"
+    ECHO_MCP="http://127.0.0.1:$port/mcp"
+    log "echo server bench/echo_mcp.py ($("$ECHO_PYTHON" -V 2>&1)) on 127.0.0.1:$port (pid $ECHO_PID, cpu $CLIENT_CPU)"
+}
+
+# ---------------------------------------------------------------- nginx
+# start_nginx BODYFILE: nginx answers POST /mcp with 200, application/json and exactly BODYFILE.
+# The body goes into the config as constant `map` variables (one config token is limited to 4 KB,
+# so it is split in chunks) concatenated by `return 200`; `\` and `'` are escaped, `$` comes from
+# a `geo` constant.
+start_nginx() {
+    local body=$1 port
+    port=$(free_port)
+    mkdir -p "$TMP/nginx"
+    "$ECHO_PYTHON" - "$body" "$TMP/nginx/body.conf" <<'EOF'
+import sys
+body = open(sys.argv[1], "rb").read().decode("utf-8")
+def esc(s):
+    return s.replace("\\", "\\\\").replace("'", "\\'").replace("$", "${bench_dollar}")
+parts = [body[i:i + 1000] for i in range(0, len(body), 1000)] or [""]
+with open(sys.argv[2], "w") as f:
+    f.write('geo $bench_dollar { default "$"; }\n')
+    for i, p in enumerate(parts):
+        f.write(f"map \"\" $bench_body_{i} {{ default '{esc(p)}'; }}\n")
+with open(sys.argv[2] + ".return", "w") as f:
+    f.write("".join("${bench_body_%d}" % i for i in range(len(parts))))
+EOF
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    include $TMP/nginx/body.conf;
+    server {
+        listen 127.0.0.1:$port;
+        location = /mcp {
+            default_type application/json;
+            return 200 "$(cat "$TMP/nginx/body.conf.return")";
+        }
+    }
+}
+EOF
+    "$NGINX_BIN" -t -q -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+        >"$TMP/nginx.log" 2>&1 || { cat "$TMP/nginx.log" >&2; die "nginx config test failed"; }
+    taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+        >>"$TMP/nginx.log" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    NGINX_MCP="http://127.0.0.1:$port/mcp"
+    wait_http nginx "$NGINX_PID" "$NGINX_MCP" -X POST -d '{}' || die "nginx did not start"
+    log "nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //') on 127.0.0.1:$port (pid $NGINX_PID, cpu $SERVER_CPU)"
+}
+
+# ---------------------------------------------------------------- wrk
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else { printf "%s", v }
+    }'
+}
+
+# cpu_ns PID...: time on CPU of the processes so far, in ns (/proc/<pid>/schedstat; 0 if missing).
+cpu_ns() {
+    local pid total=0 t
+    for pid in "$@"; do
+        t=$(awk '{print $1}' "/proc/$pid/schedstat" 2>/dev/null) || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+# run_wrk NAME URL SCRIPT CONNECTIONS DURATION [PID_A [PID_B]]: sets R_RPS, R_P50, R_P99 (ms),
+# and R_CPU_A / R_CPU_B: CPU time (user + system) of those processes per request, in µs.
+run_wrk() {
+    local name=$1 url=$2 script=$3 conns=$4 duration=$5 pid_a=${6:-} pid_b=${7:-} out errors a0 b0 a1 b1 requests
+    out="$TMP/wrk-$name-$(date +%s%N).txt"
+    a0=$(cpu_ns $pid_a) b0=$(cpu_ns $pid_b)
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$script" "$url" >"$out" 2>&1 &
+    WRK_PID=$!
+    PIDS+=("$WRK_PID")
+    if ! wait "$WRK_PID"; then
+        cat "$out" >&2
+        die "wrk failed against $name"
+    fi
+    a1=$(cpu_ns $pid_a) b1=$(cpu_ns $pid_b)
+    requests=$(awk '/ requests in / {print $1}' "$out")
+    R_CPU_A=$(awk -v d=$((a1 - a0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
+    R_CPU_B=$(awk -v d=$((b1 - b0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
+    R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    R_P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    R_P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    errors=$(awk '/Non-2xx or 3xx responses:/ {print "non-2xx: " $NF} /Socket errors:/ {sub(/^ */, ""); print}' "$out" | paste -sd';' -)
+    if [ -n "$errors" ]; then log "$name: wrk reported errors: $errors"; R_ERRORS="$R_ERRORS $name($errors)"; fi
+    if [ -z "$R_RPS" ]; then
+        cat "$out" >&2
+        die "could not parse wrk output for $name"
+    fi
+}
+R_ERRORS=
+
+declare -A BEST_RPS BEST_P50 BEST_P99 ALL_RPS ALL_CPU_A ALL_CPU_B
+
+# measure KEY LABEL URL SCRIPT CONNECTIONS [PID_A [PID_B]]
+measure() {
+    local key=$1 label=$2 url=$3 script=$4 conns=$5 pid_a=${6:-} pid_b=${7:-} rps cpu=
+    run_wrk "$key" "$url" "$script" "$conns" "$DURATION" "$pid_a" "$pid_b"
+    rps=$R_RPS
+    [ -n "$pid_a" ] && cpu="   cpu/req $R_CPU_A us"
+    [ -n "$pid_b" ] && cpu="$cpu + $R_CPU_B us"
+    log "$(printf '%-22s %12s req/s   p50 %8s ms   p99 %8s ms%s' "$label" "$rps" "$R_P50" "$R_P99" "$cpu")"
+    ALL_RPS[$key]="${ALL_RPS[$key]:-} $rps"
+    ALL_CPU_A[$key]="${ALL_CPU_A[$key]:-} $R_CPU_A"
+    ALL_CPU_B[$key]="${ALL_CPU_B[$key]:-} $R_CPU_B"
+    if [ -z "${BEST_RPS[$key]:-}" ] || awk -v a="$rps" -v b="${BEST_RPS[$key]}" 'BEGIN {exit !(a > b)}'; then
+        BEST_RPS[$key]=$rps
+        BEST_P50[$key]=$R_P50
+        BEST_P99[$key]=$R_P99
+    fi
+}
+
+median() { printf '%s\n' $1 | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# perf_round KEY URL SCRIPT CONNECTIONS: one unmeasured gateway round under perf record.
+perf_round() {
+    local key=$1 url=$2 script=$3 conns=$4 data secs
+    [ "$PERF" = 1 ] || return 0
+    data="${PERF_DIR:-$TMP}/perf-$key.data"
+    mkdir -p "$(dirname "$data")"
+    secs=$((DURATION > 4 ? DURATION - 2 : DURATION))
+    log "perf: recording the gateway (pid $GATEWAY_PID) for ${secs}s during an extra, unmeasured $key round"
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" -s "$script" "$url" >"$TMP/wrk-perf-$key.txt" 2>&1 &
+    WRK_PID=$!
+    PIDS+=("$WRK_PID")
+    sleep 1
+    perf record -q -g -o "$data" -p "$GATEWAY_PID" -- sleep "$secs" >"$TMP/perf-$key.log" 2>&1 \
+        || { cat "$TMP/perf-$key.log" >&2; log "perf record failed"; }
+    wait "$WRK_PID" || true
+    local demangle=cat
+    if command -v swift-demangle >/dev/null 2>&1; then demangle="swift-demangle --simplified"
+    elif [ -x /opt/swift/usr/bin/swift-demangle ]; then demangle="/opt/swift/usr/bin/swift-demangle --simplified"; fi
+    {
+        echo
+        echo "perf report --no-children --sort symbol (gateway, $key, top $PERF_LINES; $(awk '/^Requests\/sec:/ {print $2 " req/s under perf"}' "$TMP/wrk-perf-$key.txt"))"
+        perf report -i "$data" --no-children --sort symbol --stdio -g none 2>"$TMP/perf-report-$key.log" \
+            | { grep -E '^ +[0-9]+\.[0-9]+%' || cat "$TMP/perf-report-$key.log"; } | sed -E 's/[ -]+$//' | $demangle \
+            | head -n "$PERF_LINES" || true
+    } >>"$TMP/perf-report.txt"
+}
+
+start_gateway
+LIST_TABLE=
+CALL_TABLE=
+LAT_TABLE=
+
+# ---------------------------------------------------------------- 1. tools/list
+if [ $want_list = 1 ]; then
+    start_list_downstream
+    register tools20 "$LIST_DS_URL"
+    LIST_SID=$(mcp_session gateway-list "$GATEWAY_MCP") || die "no gateway session"
+    LIST_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+    status=$(mcp_post "$GATEWAY_MCP" "$LIST_SID" "$LIST_REQ" "$TMP/tools-list.json")
+    [ "$status" = 200 ] || die "gateway tools/list answered $status: $(head -c 300 "$TMP/tools-list.json")"
+    ntools=$(grep -o '"name":"tools20__' "$TMP/tools-list.json" | wc -l)
+    [ "$ntools" -ge 20 ] || die "gateway tools/list lists $ntools tools20__ tools, expected 20: $(head -c 300 "$TMP/tools-list.json")"
+    log "gateway tools/list: $ntools tools, $(wc -c <"$TMP/tools-list.json" | tr -d ' ') bytes"
+    start_nginx "$TMP/tools-list.json"
+    status=$(mcp_post "$NGINX_MCP" "$LIST_SID" "$LIST_REQ" "$TMP/tools-list-nginx.json")
+    [ "$status" = 200 ] || die "nginx answered POST /mcp with $status"
+    cmp -s "$TMP/tools-list.json" "$TMP/tools-list-nginx.json" || die "nginx's body differs from the gateway's"
+    log "nginx answers POST /mcp with 200 and the same $(wc -c <"$TMP/tools-list-nginx.json" | tr -d ' ') bytes"
+    write_lua "$TMP/list.lua" "$LIST_SID" "$LIST_REQ"
+    # the listing downstream is idle from now on; stop it so it cannot steal the client core
+    kill -TERM "$LIST_DS_PID" 2>/dev/null || true
+
+    if [ "$WARMUP" != 0 ]; then
+        log "warm-up tools/list (${WARMUP}s each)"
+        run_wrk list-gateway-warmup "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS" "$WARMUP"
+        run_wrk list-nginx-warmup "$NGINX_MCP" "$TMP/list.lua" "$CONNECTIONS" "$WARMUP"
+    fi
+    log "tools/list: wrk -t1 -c$CONNECTIONS -d${DURATION}s -s list.lua; wrk on cpu $CLIENT_CPU, gateway and nginx on cpu $SERVER_CPU; $ROUNDS rounds"
+    NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
+    for round in $(seq 1 "$ROUNDS"); do
+        measure list-gateway "tools/list gateway" "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS" "$GATEWAY_PID"
+        measure list-nginx "tools/list nginx" "$NGINX_MCP" "$TMP/list.lua" "$CONNECTIONS" "$NGINX_WORKER"
+    done
+    # the body must still be the same after the load
+    status=$(mcp_post "$GATEWAY_MCP" "$LIST_SID" "$LIST_REQ" "$TMP/tools-list-after.json")
+    { [ "$status" = 200 ] && cmp -s "$TMP/tools-list.json" "$TMP/tools-list-after.json"; } \
+        || die "gateway tools/list changed during the run (status $status)"
+    perf_round list-gateway "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS"
+    kill -TERM "$NGINX_PID" 2>/dev/null || true
+
+    LIST_TABLE=$(
+        echo "tools/list, $ntools tools ($(wc -c <"$TMP/tools-list.json" | tr -d ' ') bytes; nginx: return 200 with the same bytes), wrk -t1 -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds; servers on cpu $SERVER_CPU, wrk on cpu $CLIENT_CPU"
+        printf '%-10s %14s %14s %12s %12s %16s\n' target 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'cpu us/req'
+        printf '%-10s %14s %14s %12s %12s %16s\n' ---------- -------------- -------------- ------------ ------------ ----------------
+        for t in gateway nginx; do
+            printf '%-10s %14s %14s %12s %12s %16s\n' "$t" "${BEST_RPS[list-$t]}" "$(median "${ALL_RPS[list-$t]}")" \
+                "${BEST_P50[list-$t]}" "${BEST_P99[list-$t]}" "$(median "${ALL_CPU_A[list-$t]}")"
+        done
+        echo "(p50/p99: of the best run; cpu us/req: the server's CPU time per request (/proc/<pid>/schedstat), median of rounds)"
+        awk -v g="${BEST_RPS[list-gateway]}" -v n="${BEST_RPS[list-nginx]}" \
+            -v gm="$(median "${ALL_RPS[list-gateway]}")" -v nm="$(median "${ALL_RPS[list-nginx]}")" \
+            'BEGIN { printf "gateway/nginx tools/list ratio: best %.3f, median %.3f (target >= 1.0)\n", g / n, gm / nm }'
+    )
+fi
+
+# ---------------------------------------------------------------- 2. tools/call
+if [ $want_call = 1 ]; then
+    start_echo
+    register echo "$ECHO_MCP"
+    CALL_GW_SID=$(mcp_session gateway-call "$GATEWAY_MCP") || die "no gateway session"
+    CALL_DIRECT_SID=$(mcp_session echo-direct "$ECHO_MCP") || die "no echo session"
+    TEXT='hello, gateway'
+    CALL_GW_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"'"$TEXT"'"}}}'
+    CALL_DIRECT_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'"$TEXT"'"}}}'
+    EXPECTED_CALL='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"'"$TEXT"'"}]}}'
+    check_call() {
+        local name=$1 url=$2 sid=$3 req=$4 status
+        status=$(mcp_post "$url" "$sid" "$req" "$TMP/call-$name.json")
+        if [ "$status" != 200 ] || [ "$(cat "$TMP/call-$name.json")" != "$EXPECTED_CALL" ]; then
+            die "$name tools/call answered $status: $(head -c 300 "$TMP/call-$name.json") (expected $EXPECTED_CALL)"
+        fi
+    }
+    check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
+    check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
+    log "tools/call answers: $EXPECTED_CALL (gateway and direct)"
+
+    log "tools/call latency: bench/mcp_latency.py on cpu $CLIENT_CPU (with the echo server), gateway on cpu $SERVER_CPU"
+    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$GATEWAY_MCP" --gateway-tool echo__echo \
+        --direct "$ECHO_MCP" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
+        --gateway-pid "$GATEWAY_PID" --echo-pid "$ECHO_PID" --json "$TMP/latency.json" >"$TMP/latency.txt" &
+    LAT_PID=$!
+    PIDS+=("$LAT_PID")
+    wait "$LAT_PID" || die "bench/mcp_latency.py failed"
+    LAT_TABLE=$(
+        echo "pinning: gateway on cpu $SERVER_CPU; echo server and client (mcp_latency.py / wrk) share cpu $CLIENT_CPU"
+        cat "$TMP/latency.txt"
+        "$ECHO_PYTHON" - "$TMP/latency.json" <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1]))["summary"]["added"]
+ok50 = "met" if a["best_p50"] <= 60 else "MISSED"
+ok99 = "met" if a["best_p99"] <= 250 else "MISSED"
+print(f"added latency (best-of): p50 {a['best_p50']:.1f} us (target <= 60: {ok50}), "
+      f"p99 {a['best_p99']:.1f} us (target <= 250: {ok99}); "
+      f"median of rounds: p50 {a['median_p50']:.1f} us, p99 {a['median_p99']:.1f} us")
+EOF
+    )
+
+    write_lua "$TMP/call-gateway.lua" "$CALL_GW_SID" "$CALL_GW_REQ"
+    write_lua "$TMP/call-direct.lua" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
+    if [ "$WARMUP" != 0 ]; then
+        log "warm-up tools/call (${WARMUP}s each)"
+        run_wrk call-gateway-warmup "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$WARMUP"
+        run_wrk call-direct-warmup "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$WARMUP"
+    fi
+    log "tools/call: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU; $ROUNDS rounds"
+    for round in $(seq 1 "$ROUNDS"); do
+        measure call-gateway "tools/call via gateway" "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
+        measure call-direct "tools/call direct" "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
+    done
+    check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
+    check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
+    perf_round call-gateway "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS"
+
+    CALL_TABLE=$(
+        echo "tools/call throughput, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU"
+        printf '%-10s %14s %14s %12s %12s %16s %14s\n' target 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'gateway us/req' 'echo us/req'
+        printf '%-10s %14s %14s %12s %12s %16s %14s\n' ---------- -------------- -------------- ------------ ------------ ---------------- --------------
+        for t in gateway direct; do
+            printf '%-10s %14s %14s %12s %12s %16s %14s\n' "$t" "${BEST_RPS[call-$t]}" "$(median "${ALL_RPS[call-$t]}")" \
+                "${BEST_P50[call-$t]}" "${BEST_P99[call-$t]}" "$(median "${ALL_CPU_A[call-$t]}")" "$(median "${ALL_CPU_B[call-$t]}")"
+        done
+        echo "(p50/p99: of the best run; us/req: CPU time (/proc/<pid>/schedstat) of the gateway / the echo server per request, median of rounds)"
+        awk -v g="${BEST_RPS[call-gateway]}" -v n="${BEST_RPS[call-direct]}" \
+            -v gm="$(median "${ALL_RPS[call-gateway]}")" -v nm="$(median "${ALL_RPS[call-direct]}")" \
+            'BEGIN { printf "gateway/direct tools/call ratio: best %.3f, median %.3f\n", g / n, gm / nm }'
+    )
+fi
+
+echo
+echo "bench/mcp.sh — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "gateway: $GATEWAY_BIN ($(date -u -r "$GATEWAY_BIN" +%Y-%m-%dT%H:%M:%SZ))"
+if [ -n "$LIST_TABLE" ]; then echo; echo "$LIST_TABLE"; fi
+if [ -n "$LAT_TABLE" ]; then echo; echo "$LAT_TABLE"; fi
+if [ -n "$CALL_TABLE" ]; then echo; echo "$CALL_TABLE"; fi
+if [ -n "$R_ERRORS" ]; then echo; echo "wrk reported errors:$R_ERRORS"; fi
+if [ -s "$TMP/perf-report.txt" ]; then cat "$TMP/perf-report.txt"; fi
+[ -z "$R_ERRORS" ]
