@@ -54,7 +54,9 @@ public enum TransferError: Error, CustomStringConvertible, Sendable {
 @LoopActor
 final class CurlTransfer {
     let easy: UnsafeMutableRawPointer
-    var headerList: UnsafeMutablePointer<curl_slist>?
+    /// Called when the transfer object goes: the easy handle and header list return to the client.
+    var recycle: ((UnsafeMutableRawPointer, String) -> Void)?
+    var headerKey = ""
     var status = 0
     var headers: [(name: String, value: String)] = []
     var body: [UInt8] = []
@@ -67,8 +69,7 @@ final class CurlTransfer {
     init(easy: UnsafeMutableRawPointer) { self.easy = easy }
 
     isolated deinit {
-        curl_slist_free_all(headerList)
-        curl_easy_cleanup(easy)
+        if let recycle { recycle(easy, headerKey) } else { curl_easy_cleanup(easy) }
     }
 
     func deliverHeadIfNeeded() {
@@ -92,6 +93,10 @@ public final class CurlClient {
     private let timer = Timer {}
     private var sockets: [Int32: IOWatcher] = [:]
     private var transfers: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    /// Easy handles kept for reuse (reset between transfers), and header lists by their text:
+    /// a call then allocates neither.
+    private var idleHandles: [UnsafeMutableRawPointer] = []
+    private var headerLists: [String: (list: UnsafeMutablePointer<curl_slist>?, users: Int)] = [:]
 
     private init() {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -178,8 +183,19 @@ public final class CurlClient {
                         onHead: ((IncomingHead) -> Void)? = nil,
                         onData: (([UInt8]) -> Void)? = nil,
                         handle: ((TransferHandle) -> Void)? = nil) async throws -> IncomingResponse {
-        guard let easy = curl_easy_init() else { throw TransferError.failed("curl_easy_init") }
+        let easy: UnsafeMutableRawPointer
+        if let reused = idleHandles.popLast() {
+            curl_easy_reset(reused)
+            easy = reused
+        } else {
+            guard let fresh = curl_easy_init() else { throw TransferError.failed("curl_easy_init") }
+            easy = fresh
+        }
         let t = CurlTransfer(easy: easy)
+        t.recycle = { [unowned(unsafe) self] handle, headerKey in
+            if self.idleHandles.count < 256 { self.idleHandles.append(handle) } else { curl_easy_cleanup(handle) }
+            self.releaseHeaderList(headerKey)
+        }
         t.onHead = onHead
         t.onData = onData
         let priv = Unmanaged.passRetained(t).toOpaque()
@@ -200,10 +216,8 @@ public final class CurlClient {
         } else if request.method != "GET" {
             _ = request.method.withCString { gw_curl_easy_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, $0) }
         }
-        var list: UnsafeMutablePointer<curl_slist>?
-        for h in request.headers { list = curl_slist_append(list, "\(h.name): \(h.value)") }
-        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
-        t.headerList = list
+        let (headerKey, list) = acquireHeaderList(request.headers)
+        t.headerKey = headerKey
         gw_curl_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, list)
         gw_curl_easy_setopt_header_cb(easy) { ptr, size, n, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -242,6 +256,36 @@ public final class CurlClient {
         return try await withCheckedThrowingContinuation { c in
             t.continuation = c
             curl_multi_add_handle(multi, easy)
+            // Start it now rather than on curl's 0 ms timer one loop pass later.
+            action(fd: CURL_SOCKET_TIMEOUT, flags: 0)
+        }
+    }
+
+    /// The curl list for these headers, built once per distinct set (a session repeats its own)
+    /// and counted while transfers use it.
+    private func acquireHeaderList(_ headers: [(name: String, value: String)]) -> (String, UnsafeMutablePointer<curl_slist>?) {
+        var key = ""
+        for h in headers { key += h.name; key += ": "; key += h.value; key += "\n" }
+        if let cached = headerLists[key] {
+            headerLists[key] = (cached.list, cached.users + 1)
+            return (key, cached.list)
+        }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for h in headers { list = curl_slist_append(list, "\(h.name): \(h.value)") }
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
+        headerLists[key] = (list, 1)
+        return (key, list)
+    }
+
+    /// A transfer is done with its list; unused lists are freed once there are many.
+    private func releaseHeaderList(_ key: String) {
+        guard let cached = headerLists[key] else { return }
+        headerLists[key] = (cached.list, cached.users - 1)
+        if headerLists.count > 256 {
+            for (k, v) in headerLists where v.users <= 0 {
+                curl_slist_free_all(v.list)
+                headerLists[k] = nil
+            }
         }
     }
 

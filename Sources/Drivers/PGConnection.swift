@@ -146,7 +146,7 @@ public final class PGConnection {
         let all = results
         results = []
         defer { for r in all { PQclear(r) } }
-        var outcome: Result<PGRows, PGError> = .success(PGRows(columns: [], rows: [], affected: 0))
+        var outcome: Result<PGRows, PGError> = .success(PGRows(columns: [], cells: [], affected: 0))
         for res in all {
             let status = PQresultStatus(res)
             if status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR {
@@ -168,23 +168,21 @@ public final class PGConnection {
         let nt = Int(PQntuples(res))
         var columns: [String] = []
         for f in 0..<nf { columns.append(String(cString: PQfname(res, Int32(f)))) }
-        var rows: [[String?]] = []
+        var rows: [[[UInt8]?]] = []
         rows.reserveCapacity(nt)
         for t in 0..<nt {
-            var row: [String?] = []
+            var row: [[UInt8]?] = []
             row.reserveCapacity(nf)
             for f in 0..<nf {
                 if PQgetisnull(res, Int32(t), Int32(f)) == 1 { row.append(nil); continue }
                 let len = Int(PQgetlength(res, Int32(t), Int32(f)))
                 let p = PQgetvalue(res, Int32(t), Int32(f))!
-                row.append(p.withMemoryRebound(to: UInt8.self, capacity: len) {
-                    String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
-                })
+                row.append(Array(UnsafeRawBufferPointer(start: p, count: len)))
             }
             rows.append(row)
         }
         let affected = Int(String(cString: PQcmdTuples(res))) ?? 0
-        return PGRows(columns: columns, rows: rows, affected: affected)
+        return PGRows(columns: columns, cells: rows, affected: affected)
     }
 
     private func failQuery(_ error: PGError) {

@@ -30,15 +30,31 @@ public enum PGError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Rows of one result, as text (NULL → nil).
+/// Rows of one result (NULL → nil). Cells are kept as the bytes libpq gave, and become Strings
+/// only when read as text, so a large column can be taken as bytes without a second copy.
 public struct PGRows: Sendable {
     public let columns: [String]
-    public let rows: [[String?]]
+    let cells: [[[UInt8]?]]
     public let affected: Int
+
+    init(columns: [String], cells: [[[UInt8]?]], affected: Int) {
+        self.columns = columns
+        self.cells = cells
+        self.affected = affected
+    }
 
     public subscript(row: Int, column: String) -> String? {
         guard let c = columns.firstIndex(of: column) else { return nil }
-        return rows[row][c]
+        return cells[row][c].map { String(decoding: $0, as: UTF8.self) }
     }
-    public var count: Int { rows.count }
+
+    /// A cell's bytes, uncopied.
+    public func bytes(_ row: Int, _ column: String) -> [UInt8]? {
+        guard let c = columns.firstIndex(of: column) else { return nil }
+        return cells[row][c]
+    }
+
+    /// Every row as text.
+    public var rows: [[String?]] { cells.map { $0.map { $0.map { String(decoding: $0, as: UTF8.self) } } } }
+    public var count: Int { cells.count }
 }

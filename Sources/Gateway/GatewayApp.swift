@@ -138,7 +138,7 @@ public final class GatewayApp {
         case .postgres(let settings):
             let pool = PGPool(settings: settings, size: config.dbPoolSize, connectTimeout: config.dbConnectTimeout,
                               statementTimeout: config.dbStatementTimeout, log: { [log] m in log(.warn, m) })
-            store = PostgresRegistryStore(pool: pool, env: env)
+            store = PostgresRegistryStore(pool: pool, env: env, readers: config.dbPoolSize)
         case .sqlite(let path):
             let sqlite = SQLiteRegistryStore(path: path, env: env)
             let timing = metrics.registry.histogram(

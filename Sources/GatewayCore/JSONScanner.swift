@@ -61,6 +61,47 @@ public enum JSONScanner {
         bytes.withUnsafeBufferPointer { members($0) }
     }
 
+    /// One pass over the object starting at `start`: the range of the raw value of its top-level
+    /// member `key` (nil if absent) and the index just past the object. Keys are compared as raw
+    /// bytes (a key written with escapes does not match); nil for a malformed object.
+    public static func field(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int,
+                             key: [UInt8]) -> (value: Range<Int>?, end: Int)? {
+        var i = start
+        func space() { while i < end, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        guard i < end, b[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        space()
+        var found: Range<Int>?
+        if i < end, b[i] == UInt8(ascii: "}") { return (nil, i + 1) }
+        while true {
+            space()
+            guard i < end, b[i] == UInt8(ascii: "\"") else { return nil }
+            guard let keyEnd = skipString(b, i, end) else { return nil }
+            let isKey = found == nil && keyEnd - i - 2 == key.count && key.withUnsafeBufferPointer { k in
+                memcmpEqual(b.baseAddress! + i + 1, k.baseAddress!, key.count)
+            }
+            i = keyEnd
+            space()
+            guard i < end, b[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            space()
+            let valueStart = i
+            guard let valueEnd = skipValue(b, i, end) else { return nil }
+            if isKey { found = valueStart..<valueEnd }
+            i = valueEnd
+            space()
+            guard i < end else { return nil }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == UInt8(ascii: "}") { return (found, i + 1) }
+            return nil
+        }
+    }
+
+    @inline(__always) static func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        for k in 0..<n where a[k] != b[k] { return false }
+        return true
+    }
+
     /// Index just past the closing quote of the string starting at `i`.
     static func skipString(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
         var i = start + 1

@@ -21,12 +21,14 @@ public final class ToolIndex: @unchecked Sendable {
             url = record.url
             var entries: [Entry] = []
             var byName: [String: Int] = [:]
-            for (original, bytes) in ToolIndex.tools(in: record.rawTools) {
-                let federated = ToolNaming.federatedName(service: record.name, tool: original)
+            let prefix = record.name + ToolNaming.separator
+            for (original, bytes, nameRange) in ToolIndex.tools(in: record.rawTools) {
+                let direct = prefix + original
+                let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: record.name, tool: original)
                 if byName[federated] != nil { continue }
                 byName[federated] = entries.count
                 entries.append(Entry(federatedName: federated, originalName: original,
-                                     bytes: ToolIndex.renamed(bytes, to: federated)))
+                                     bytes: ToolIndex.renamed(bytes, name: nameRange, to: federated)))
             }
             self.entries = entries
             self.byName = byName
@@ -157,11 +159,14 @@ public final class ToolIndex: @unchecked Sendable {
 
     // MARK: raw tool definitions
 
-    /// Each element of a JSON array of tool objects: its `name` and its bytes. Values are not
-    /// parsed; elements without a string name are skipped.
-    static func tools(in raw: [UInt8]) -> [(String, ArraySlice<UInt8>)] {
+    private static let nameKey = Array("name".utf8)
+
+    /// Each element of a JSON array of tool objects, in one pass: its `name`, its bytes and where
+    /// the name's value sits in them. Values are not parsed; elements without a string name are
+    /// skipped.
+    static func tools(in raw: [UInt8]) -> [(String, ArraySlice<UInt8>, Range<Int>)] {
         raw.withUnsafeBufferPointer { buf in
-            var out: [(String, ArraySlice<UInt8>)] = []
+            var out: [(String, ArraySlice<UInt8>, Range<Int>)] = []
             var i = 0
             let end = buf.count
             func space() { while i < end, buf[i] == 0x20 || buf[i] == 0x0A || buf[i] == 0x0D || buf[i] == 0x09 { i += 1 } }
@@ -172,10 +177,15 @@ public final class ToolIndex: @unchecked Sendable {
                 space()
                 guard i < end, buf[i] != UInt8(ascii: "]") else { break }
                 let start = i
-                guard let stop = JSONScanner.skipValue(buf, i, end) else { break }
-                if let members = JSONScanner.members(buf, in: start..<stop), let r = members.range(of: "name"),
-                   case .string(let name)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: buf[r])) {
-                    out.append((name, raw[start..<stop]))
+                guard buf[i] == UInt8(ascii: "{") else {  // not a tool object: skip it
+                    guard let next = JSONScanner.skipValue(buf, i, end) else { break }
+                    i = next
+                    space()
+                    if i < end && buf[i] == UInt8(ascii: ",") { i += 1; continue } else { break }
+                }
+                guard let (r, stop) = JSONScanner.field(buf, i, end, key: nameKey) else { break }
+                if let r, let name = Self.string(buf, r) {
+                    out.append((name, raw[start..<stop], (r.lowerBound - start)..<(r.upperBound - start)))
                 }
                 i = stop
                 space()
@@ -185,15 +195,24 @@ public final class ToolIndex: @unchecked Sendable {
         }
     }
 
-    /// The definition with its top-level `name` value replaced, every other byte kept.
-    static func renamed(_ bytes: ArraySlice<UInt8>, to name: String) -> [UInt8] {
-        let copy = Array(bytes)
-        guard let members = JSONScanner.members(copy), let r = members.range(of: "name") else { return copy }
+    /// A JSON string value's text: copied straight when it has no escapes, else parsed.
+    static func string(_ buf: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String? {
+        guard r.count >= 2, buf[r.lowerBound] == UInt8(ascii: "\""), buf[r.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
+        let inner = UnsafeBufferPointer(rebasing: buf[(r.lowerBound + 1)..<(r.upperBound - 1)])
+        if !inner.contains(UInt8(ascii: "\\")) { return String(validating: inner, as: UTF8.self) }
+        if case .string(let s)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: buf[r])) { return s }
+        return nil
+    }
+
+    /// The definition with its top-level `name` value (at `name`, relative) replaced, every other
+    /// byte kept.
+    static func renamed(_ bytes: ArraySlice<UInt8>, name r: Range<Int>, to name: String) -> [UInt8] {
+        let base = bytes.startIndex
         var out: [UInt8] = []
-        out.reserveCapacity(copy.count + 16)
-        out += copy[0..<r.lowerBound]
+        out.reserveCapacity(bytes.count + 16)
+        out += bytes[base..<(base + r.lowerBound)]
         JSON.writeString(name, to: &out)
-        out += copy[r.upperBound...]
+        out += bytes[(base + r.upperBound)...]
         return out
     }
 }

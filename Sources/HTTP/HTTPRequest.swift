@@ -34,9 +34,36 @@ public struct HTTPRequest: Sendable {
 
     /// The first value of a header (name compared case-insensitively).
     public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
+        let lower = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
         for h in headers where h.name == lower { return h.value }
         return nil
+    }
+
+    /// Whether a list-valued header (Accept, say) names `token` or a wildcard covering it,
+    /// compared case-insensitively on the bytes, without splitting into new strings.
+    public func headerLists(_ name: String, _ token: String, wildcards: [String] = []) -> Bool {
+        guard let value = header(name) else { return false }
+        var v = value
+        return v.withUTF8 { bytes -> Bool in
+            func containsCI(_ needle: String) -> Bool {
+                let n = Array(needle.utf8)
+                guard n.count <= bytes.count else { return false }
+                var i = 0
+                while i + n.count <= bytes.count {
+                    var k = 0
+                    while k < n.count {
+                        var b = bytes[i + k]
+                        if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+                        if b != n[k] { break }
+                        k += 1
+                    }
+                    if k == n.count { return true }
+                    i += 1
+                }
+                return false
+            }
+            return containsCI(token) || wildcards.contains(where: containsCI)
+        }
     }
 
     /// Every value of a header, comma-joined lists split.

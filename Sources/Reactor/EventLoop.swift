@@ -162,3 +162,8 @@ extension LoopActor {
         }
     }
 }
+
+/// Returns memory freed by the allocator to the system (after a large structure is replaced).
+public func releaseFreedMemory() {
+    _ = gw_malloc_trim()
+}

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdint.h>
+#include <malloc.h>
 
 // libev
 struct ev_loop *gw_ev_default_loop(void);
@@ -44,6 +45,9 @@ CURLMcode gw_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v);
 CURLMcode gw_curl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v);
 CURLMcode gw_curl_multi_setopt_socket_cb(CURLM *m, int (*cb)(CURL *, curl_socket_t, int, void *, void *));
 CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void *));
+
+// memory
+int gw_malloc_trim(void);
 
 // sockets
 int gw_accept4(int fd, int flags);

@@ -81,9 +81,8 @@ final class MCPEndpoint {
     }
 
     private static func accepts(_ request: HTTPRequest, _ type: String) -> Bool {
-        let values = request.headerValues("accept").map { $0.lowercased() }
-        if values.isEmpty { return false }
-        return values.contains { v in v.hasPrefix(type) || v.hasPrefix("*/*") || (type.hasPrefix("text/") && v.hasPrefix("text/*")) || (type.hasPrefix("application/") && v.hasPrefix("application/*")) }
+        let family = type.hasPrefix("text/") ? "text/*" : "application/*"
+        return request.headerLists("accept", type, wildcards: ["*/*", family])
     }
 
     // MARK: POST

@@ -1,4 +1,5 @@
 import Drivers
+import Glibc
 import GatewayCore
 import Reactor
 
@@ -25,6 +26,9 @@ final class IndexSync {
     private(set) var reloads = 0
     private(set) var deltas = 0
     private(set) var lastReloadSeconds = 0.0
+    private(set) var lastDeltaSeconds = 0.0
+
+    static func ms(_ seconds: Double) -> String { String(Double(Int(seconds * 1_000_000)) / 1000) }
     var onReload: (Double) -> Void = { _ in }
 
     init(store: any RegistryStore, signal: ChangeSignal, log: Log, pageSize: Int, interval: Double,
@@ -55,8 +59,12 @@ final class IndexSync {
         let index = current()
         guard change.version > index.version else { return }
         if change.previous == index.version && !reloading {
+            let started = EventLoop.clock()
             install(index.replacing(change.service, with: record, version: change.version))
             deltas += 1
+            lastDeltaSeconds = EventLoop.clock() - started
+            log(.debug, "index delta applied", [("service", change.service), ("version", String(change.version)),
+                                                ("ms", Self.ms(lastDeltaSeconds)), ("origin", "local")])
         } else {
             await fullReload()
         }
@@ -71,15 +79,16 @@ final class IndexSync {
             return
         }
         spawn { [self] in
-            let started = EventLoop.main.now
+            let started = EventLoop.clock()
             do {
                 let record = try await store.service(named: service)
                 let now = current()
                 guard now.version == previous else { reload(); return }  // moved meanwhile
                 install(now.replacing(service, with: record, version: version))
                 deltas += 1
+                lastDeltaSeconds = EventLoop.clock() - started
                 log(.debug, "index delta applied", [("service", service), ("version", String(version)),
-                                                    ("ms", String(Int((EventLoop.main.now - started) * 1000)))])
+                                                    ("ms", Self.ms(lastDeltaSeconds))])
             } catch {
                 log(.warn, "index delta failed, reloading", [("service", service), ("error", "\(error)")])
                 reload()
@@ -95,27 +104,39 @@ final class IndexSync {
             repeat {
                 pending = false
                 await fullReload()
+                // A reload asked for while this one ran is needed only if storage moved past it.
+                if pending, let stored = try? await store.version(), stored <= current().version { pending = false }
             } while pending
             reloading = false
         }
     }
 
     private func fullReload() async {
-        let started = EventLoop.main.now
+        let started = EventLoop.clock()
         do {
             let version = try await store.version()
             let services = try await store.services()
+            let fetched = EventLoop.clock()
             let next = ToolIndex(version: version, services: services, pageSize: pageSize)
+            let built = EventLoop.clock()
             storedVersion = max(storedVersion, version)
             install(next)
+            releaseFreedMemory()
             reloads += 1
-            lastReloadSeconds = EventLoop.main.now - started
+            lastReloadSeconds = EventLoop.clock() - started
             onReload(lastReloadSeconds)
             log(.debug, "index reloaded", [("version", String(version)), ("services", String(next.serviceCount)),
-                                           ("tools", String(next.toolCount)), ("ms", String(Int(lastReloadSeconds * 1000)))])
+                                           ("tools", String(next.toolCount)), ("ms", Self.ms(lastReloadSeconds)),
+                                           ("fetch_ms", Self.ms(fetched - started)), ("build_ms", Self.ms(built - fetched))])
         } catch {
             log(.warn, "index reload failed", [("error", error.description)])
         }
+    }
+
+    /// A full reload frees the previous rows at once; hand the pages back to the system so the
+    /// resident size reflects the snapshot, not the peak of building it.
+    private func releaseFreedMemory() {
+        Reactor.releaseFreedMemory()
     }
 
     /// The fence: compare with the stored version; reload when behind; keep Redis's key raised.

@@ -12,9 +12,13 @@ public final class PostgresRegistryStore: RegistryStore {
     /// A fixed advisory-lock key for migrations ("mcpgw" in ASCII).
     private static let migrationLock = "469853640311"
 
-    public init(pool: PGPool, env: [String: String]) {
+    /// How many connections a full read of the registry uses at once.
+    let readers: Int
+
+    public init(pool: PGPool, env: [String: String], readers: Int) {
         self.pool = pool
         self.env = env
+        self.readers = max(1, readers)
     }
 
     public var isHealthy: Bool { pool.isHealthy }
@@ -97,17 +101,33 @@ public final class PostgresRegistryStore: RegistryStore {
         }
     }
 
+    /// Every live service. The rows are read in `readers` slices on as many pooled connections at
+    /// once: converting 100k jsonb definitions to text is PostgreSQL's share of a full reload, and
+    /// that parallelises across its cores.
     public func services() async throws(StoreError) -> [ServiceRecord] {
-        try await run {
-            let rows = try await pool.query(Self.selectServices + " ORDER BY s.name")
-            return try (0..<rows.count).map { try Self.record(rows, $0) }
+        let parts = readers
+        return try await run {
+            let pool = self.pool
+            let query: @LoopActor (Int) async throws -> [ServiceRecord] = { k in
+                let rows = try await pool.query(Self.selectServices + " AND s.id % $1 = $2", [String(parts), String(k)])
+                return try (0..<rows.count).map { try Self.record(rows, $0) }
+            }
+            var slices: [[ServiceRecord]] = Array(repeating: [], count: parts)
+            try await withThrowingTaskGroup(of: (Int, [ServiceRecord]).self) { group in
+                for k in 0..<parts {
+                    let work: @LoopActor () async throws -> (Int, [ServiceRecord]) = { (k, try await query(k)) }
+                    group.addTask(executorPreference: EventLoop.main, operation: work)
+                }
+                for try await (k, slice) in group { slices[k] = slice }
+            }
+            return slices.flatMap { $0 }.sorted { $0.name < $1.name }
         }
     }
 
     static func record(_ rows: PGRows, _ i: Int) throws -> ServiceRecord {
         ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
                       createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "",
-                      rawTools: Array((rows[i, "tools"] ?? "[]").utf8))
+                      rawTools: rows.bytes(i, "tools") ?? Array("[]".utf8))
     }
 
     /// Locks the version row (ordering this mutation after any concurrent one) and returns it.
