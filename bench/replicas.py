@@ -478,7 +478,7 @@ def part2(env: dict, cluster_dir: Path, downstream_url: str, n_services: int, n_
         wait_log(path, offsets[i], "index reloaded", lambda f: int(f.get("version", 0)) >= stored,
                  timeout=300, what=f"replica {i + 1} fence reload")
     wait_quiet(logs, "index reloaded")
-    fence = [[int(f["ms"]) for f in log_lines_since(path, offsets[i], "index reloaded")]
+    fence = [[float(f["ms"]) for f in log_lines_since(path, offsets[i], "index reloaded")]
              for i, path in enumerate(logs)]
     res["fence_reloads"] = fence
     res["rss_b_mb"] = rss_mb(pids[1])
@@ -499,9 +499,9 @@ def part2(env: dict, cluster_dir: Path, downstream_url: str, n_services: int, n_
     try:
         line = wait_log(log, 0, "index reloaded", lambda f: int(f.get("tools", 0)) >= total_tools,
                         timeout=300, what="the extra replica's first reload")
-        res["fresh_reload_ms"] = int(line["ms"])
+        res["fresh_reload_ms"] = float(line["ms"])
         wait_quiet([log], "index reloaded")
-        res["fresh_reloads"] = [int(f["ms"]) for f in log_lines_since(log, 0, "index reloaded")]
+        res["fresh_reloads"] = [float(f["ms"]) for f in log_lines_since(log, 0, "index reloaded")]
         res["rss_fresh_mb"] = rss_mb(extra.p.pid)
         res["hwm_fresh_mb"] = rss_mb(extra.p.pid, "VmHWM")
     finally:
@@ -527,9 +527,9 @@ def part2(env: dict, cluster_dir: Path, downstream_url: str, n_services: int, n_
     if not mine:
         reloads = log_lines_since(logs[1], off_b, "index reloaded")
         raise BenchError(f"B did not log 'index delta applied service={name}' (reloads instead: {reloads})")
-    res["delta_b_ms"] = int(mine[0]["ms"])
+    res["delta_b_ms"] = float(mine[0]["ms"])
     mine_a = [f for f in log_lines_since(logs[0], off_a, "index delta applied") if f.get("service") == name]
-    res["delta_a_ms"] = int(mine_a[0]["ms"]) if mine_a else None
+    res["delta_a_ms"] = float(mine_a[0]["ms"]) if mine_a else None
     admin.delete(name)
     # one register + one delete should have been two deltas everywhere, with no full reload
     time.sleep(2.0)
@@ -613,7 +613,7 @@ def main() -> int:
                 ["RSS peak, new replica (VmHWM)", f"{p2['hwm_fresh_mb']:.1f} MB", "(info)", ""],
                 ["RSS, replica B after the fence reload(s) (VmRSS)", f"{p2['rss_b_mb']:.1f} MB", "<= 150 MB",
                  verdict(p2["rss_b_mb"], 150)],
-                ["delta at that size, B's log ms (integer ms, 0 = <1)", f"{p2['delta_b_ms']} ms", "<= 1 ms",
+                ["delta at that size, B's log ms", f"{p2['delta_b_ms']} ms", "<= 1 ms",
                  verdict(p2["delta_b_ms"], 1)],
                 ["delta at that size, A's log ms", "not logged" if p2["delta_a_ms"] is None else f"{p2['delta_a_ms']} ms",
                  "(info)", ""],

@@ -38,8 +38,10 @@ public final class ToolIndex: @unchecked Sendable {
     public let version: Int64
     public let pageSize: Int
     private let services: [String: Service]
-    /// Service names in order; `offsets[i]` is the index of the first tool of `order[i]`.
+    /// Service names in order, their tool counts, and `offsets[i]`: the index of the first tool
+    /// of `order[i]` (a prefix sum of `counts`, so a delta recomputes it without lookups).
     private let order: [String]
+    private let counts: [Int]
     private let offsets: [Int]
     public let toolCount: Int
     /// Pages are serialized on first use, once per snapshot (loop-confined memo).
@@ -48,20 +50,22 @@ public final class ToolIndex: @unchecked Sendable {
     public convenience init(version: Int64, services records: [ServiceRecord], pageSize: Int) {
         var services: [String: Service] = [:]
         for r in records { services[r.name] = Service(record: r) }
-        self.init(version: version, services: services, order: services.keys.sorted(), pageSize: pageSize)
+        let order = services.keys.sorted()
+        self.init(version: version, services: services, order: order,
+                  counts: order.map { services[$0]!.entries.count }, pageSize: pageSize)
     }
 
-    private init(version: Int64, services: [String: Service], order: [String], pageSize: Int) {
+    private init(version: Int64, services: [String: Service], order: [String], counts: [Int], pageSize: Int) {
         self.version = version
         self.pageSize = max(1, pageSize)
         self.services = services
         self.order = order
-        var offsets: [Int] = []
-        offsets.reserveCapacity(order.count)
+        self.counts = counts
+        var offsets = [Int](repeating: 0, count: counts.count)
         var total = 0
-        for name in order {
-            offsets.append(total)
-            total += services[name]!.entries.count
+        for i in counts.indices {
+            offsets[i] = total
+            total += counts[i]
         }
         self.offsets = offsets
         toolCount = total
@@ -70,21 +74,34 @@ public final class ToolIndex: @unchecked Sendable {
     public static let empty = ToolIndex(version: 0, services: [], pageSize: 500)
 
     public var serviceCount: Int { services.count }
+
+    public func service(named name: String) -> Service? { services[name] }
+
+    /// Every service's URL (builds a map: for inspection, not the hot path).
     public var serviceURLs: [String: String] { services.mapValues { $0.url } }
 
     /// The next snapshot: this one with `name` replaced by `record` (nil removes it).
     public func replacing(_ name: String, with record: ServiceRecord?, version: Int64) -> ToolIndex {
         var services = self.services
         var order = self.order
+        var counts = self.counts
         let existed = services[name] != nil
+        let at = Self.insertionPoint(order, name)
         if let record {
-            services[name] = Service(record: record)
-            if !existed { order.insert(name, at: Self.insertionPoint(order, name)) }
+            let service = Service(record: record)
+            services[name] = service
+            if existed {
+                counts[at] = service.entries.count
+            } else {
+                order.insert(name, at: at)
+                counts.insert(service.entries.count, at: at)
+            }
         } else if existed {
             services[name] = nil
-            order.remove(at: Self.insertionPoint(order, name))
+            order.remove(at: at)
+            counts.remove(at: at)
         }
-        return ToolIndex(version: version, services: services, order: order, pageSize: pageSize)
+        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize)
     }
 
     static func insertionPoint(_ order: [String], _ name: String) -> Int {

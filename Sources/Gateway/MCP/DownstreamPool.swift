@@ -24,8 +24,7 @@ final class DownstreamPool {
 
     /// Drops sessions of services that are gone or moved.
     func retain(_ index: ToolIndex) {
-        let urls = index.serviceURLs
-        for (name, s) in sessions where urls[name] != s.url {
+        for (name, s) in sessions where index.service(named: name)?.url != s.url {
             s.close()
             sessions[name] = nil
         }
