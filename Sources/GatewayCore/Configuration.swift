@@ -253,7 +253,8 @@ struct URLParts {
     }
 }
 
-func percentDecode(_ s: String) -> String {
+/// `%XX` escapes decoded (invalid ones kept as they are).
+public func percentDecode(_ s: String) -> String {
     guard s.contains("%") else { return s }
     var out: [UInt8] = []
     var bytes = Array(s.utf8)[...]

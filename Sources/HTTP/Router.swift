@@ -1,3 +1,4 @@
+import GatewayCore
 import Reactor
 
 /// Method + path routing with `:name` parameters. Unknown path → 404; known path, other method → 405.
@@ -72,18 +73,5 @@ public final class Router {
 }
 
 func percentDecodePath(_ s: Substring) -> String {
-    guard s.contains("%") else { return String(s) }
-    var out: [UInt8] = []
-    var bytes = Array(s.utf8)[...]
-    while let b = bytes.first {
-        bytes = bytes.dropFirst()
-        if b == UInt8(ascii: "%"), bytes.count >= 2,
-           let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
-            out.append(v)
-            bytes = bytes.dropFirst(2)
-        } else {
-            out.append(b)
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
+    s.contains("%") ? percentDecode(String(s)) : String(s)
 }

@@ -64,6 +64,22 @@ final class MCPEndpoint {
         return MCPReply.error(403, id: nil, code: JSONRPCCode.invalidRequest, message: "Origin not allowed: \(origin)")
     }
 
+    /// The request's valid session, or nil after answering 400 (no session header) or 404 (unknown,
+    /// forged, expired or ended: the status that makes a client initialize again).
+    private func requireSession(_ http: HTTPRequest, _ context: ResponseContext, id: JSON?,
+                                cors: [(name: String, value: String)]) -> SessionToken? {
+        let (token, presented) = session(http)
+        guard presented else {
+            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.invalidRequest, message: "Bad Request: Mcp-Session-Id header is required", headers: cors))
+            return nil
+        }
+        guard let token else {
+            context.send(MCPReply.error(404, id: id, code: JSONRPCCode.invalidRequest, message: "Session not found", headers: cors))
+            return nil
+        }
+        return token
+    }
+
     /// Sessions whose signature was checked recently (the HMAC is skipped for them).
     private var verified: [String: SessionToken] = [:]
 
@@ -150,15 +166,7 @@ final class MCPEndpoint {
                                         data: .object([("supported", .array(MCPVersions.all.map { .string($0) }))]), headers: cors))
             return
         }
-        let (token, presented) = session(http)
-        guard presented else {
-            context.send(MCPReply.error(400, id: id, code: JSONRPCCode.invalidRequest, message: "Bad Request: Mcp-Session-Id header is required", headers: cors))
-            return
-        }
-        guard let token else {
-            context.send(MCPReply.error(404, id: id, code: JSONRPCCode.invalidRequest, message: "Session not found", headers: cors))
-            return
-        }
+        guard let token = requireSession(http, context, id: id, cors: cors) else { return }
         guard let method else {
             context.send(HTTPResponse(status: 202, headers: cors))  // a response to a server request
             return
@@ -322,15 +330,7 @@ final class MCPEndpoint {
             context.send(MCPReply.error(406, id: nil, code: JSONRPCCode.invalidRequest, message: "Not Acceptable: Accept must list text/event-stream", headers: cors))
             return
         }
-        let (token, presented) = session(http)
-        guard presented else {
-            context.send(MCPReply.error(400, id: nil, code: JSONRPCCode.invalidRequest, message: "Bad Request: Mcp-Session-Id header is required", headers: cors))
-            return
-        }
-        guard let token else {
-            context.send(MCPReply.error(404, id: nil, code: JSONRPCCode.invalidRequest, message: "Session not found", headers: cors))
-            return
-        }
+        guard let token = requireSession(http, context, id: nil, cors: cors) else { return }
         if hub.hasStream(session: token.id) {
             context.send(MCPReply.error(409, id: nil, code: JSONRPCCode.invalidRequest, message: "Conflict: only one stream per session", headers: cors))
             return
@@ -347,15 +347,7 @@ final class MCPEndpoint {
             context.send(HTTPResponse(status: 405, headers: cors + [("Allow", "POST")]))
             return
         }
-        let (token, presented) = session(http)
-        guard presented else {
-            context.send(MCPReply.error(400, id: nil, code: JSONRPCCode.invalidRequest, message: "Bad Request: Mcp-Session-Id header is required", headers: cors))
-            return
-        }
-        guard let token else {
-            context.send(MCPReply.error(404, id: nil, code: JSONRPCCode.invalidRequest, message: "Session not found", headers: cors))
-            return
-        }
+        guard let token = requireSession(http, context, id: nil, cors: cors) else { return }
         revoke(token)
         onRevoke(token.id)
         context.send(HTTPResponse(status: 204, headers: cors))
