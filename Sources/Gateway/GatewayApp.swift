@@ -76,8 +76,8 @@ public final class GatewayApp {
         let log = self.log
         server.observer = { context, status in
             let seconds = EventLoop.clock() - context.startedAt
-            metrics.httpRequests.inc([context.route, context.method, String(status)])
-            metrics.httpDuration.observe(seconds, [context.route])
+            metrics.httpRequests.inc(context.route, context.method, status)
+            metrics.httpDuration.observe(seconds, label: context.route)
             if log.enabled(.info) {
                 log(.info, "request", [("method", context.method), ("path", context.path), ("route", context.route),
                                        ("status", String(status)), ("ms", String(Double(Int(seconds * 1_000_000)) / 1000)),
@@ -85,7 +85,7 @@ public final class GatewayApp {
             }
         }
         server.rejectionObserver = { status, reason, tag, connection in
-            metrics.httpRequests.inc(["rejected", "-", String(status)])
+            metrics.httpRequests.inc("rejected", "-", status)
             log(.info, "request", [("status", String(status)), ("route", "rejected"), ("reason", reason),
                                    ("request_id", tag), ("conn", String(connection))])
         }

@@ -5,8 +5,18 @@ public final class Metrics: @unchecked Sendable {
     public final class Counter {
         let name: String, help: String, labels: [String]
         var values: [[String]: Double] = [:]
+        /// Samples counted through `inc(_:_:_:)`: no label array is built per increment.
+        var triples: [Triple: Double] = [:]
+        struct Triple: Hashable { let a: String, b: String, c: Int }
         init(_ name: String, _ help: String, _ labels: [String]) { self.name = name; self.help = help; self.labels = labels }
         public func inc(_ labelValues: [String] = [], by v: Double = 1) { values[labelValues, default: 0] += v }
+        /// Three labels, the last a number (a status code, say).
+        public func inc(_ a: String, _ b: String, _ c: Int) { triples[Triple(a: a, b: b, c: c), default: 0] += 1 }
+        var samples: [([String], Double)] {
+            var all = values
+            for (k, v) in triples { all[[k.a, k.b, String(k.c)], default: 0] += v }
+            return all.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }).map { ($0.key, $0.value) }
+        }
     }
 
     public final class Histogram {
@@ -17,12 +27,31 @@ public final class Metrics: @unchecked Sendable {
             self.name = name; self.help = help; self.labels = labels; self.buckets = buckets
         }
         public func observe(_ value: Double, _ labelValues: [String] = []) {
-            var c = counts[labelValues] ?? [Int](repeating: 0, count: buckets.count + 1)
             var i = 0
             while i < buckets.count && value > buckets[i] { i += 1 }
-            c[i] += 1
-            counts[labelValues] = c
+            counts[labelValues, default: [Int](repeating: 0, count: buckets.count + 1)][i] += 1  // in place
             sums[labelValues, default: 0] += value
+        }
+
+        /// One label: no label array is built per observation.
+        public func observe(_ value: Double, label: String) {
+            var i = 0
+            while i < buckets.count && value > buckets[i] { i += 1 }
+            single[label, default: Bucketed(counts: [Int](repeating: 0, count: buckets.count + 1), sum: 0)].add(i, value)
+        }
+
+        struct Bucketed {
+            var counts: [Int]
+            var sum: Double
+            mutating func add(_ i: Int, _ v: Double) { counts[i] += 1; sum += v }
+        }
+        var single: [String: Bucketed] = [:]
+
+        var series: [([String], [Int], Double)] {
+            var all: [[String]: ([Int], Double)] = [:]
+            for (k, c) in counts { all[k] = (c, sums[k] ?? 0) }
+            for (k, b) in single { all[[k]] = (b.counts, b.sum) }
+            return all.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }).map { ($0.key, $0.value.0, $0.value.1) }
         }
     }
 
@@ -65,7 +94,7 @@ public final class Metrics: @unchecked Sendable {
         var out = ""
         for c in counters {
             out += "# HELP \(c.name) \(c.help)\n# TYPE \(c.name) counter\n"
-            for (lv, v) in c.values.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            for (lv, v) in c.samples {
                 out += "\(c.name)\(Self.labels(c.labels, lv)) \(Self.number(v))\n"
             }
         }
@@ -75,7 +104,7 @@ public final class Metrics: @unchecked Sendable {
         }
         for h in histograms {
             out += "# HELP \(h.name) \(h.help)\n# TYPE \(h.name) histogram\n"
-            for (lv, counts) in h.counts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            for (lv, counts, sum) in h.series {
                 var cumulative = 0
                 for (i, b) in h.buckets.enumerated() {
                     cumulative += counts[i]
@@ -83,7 +112,7 @@ public final class Metrics: @unchecked Sendable {
                 }
                 cumulative += counts[h.buckets.count]
                 out += "\(h.name)_bucket\(Self.labels(h.labels + ["le"], lv + ["+Inf"])) \(cumulative)\n"
-                out += "\(h.name)_sum\(Self.labels(h.labels, lv)) \(Self.number(h.sums[lv] ?? 0))\n"
+                out += "\(h.name)_sum\(Self.labels(h.labels, lv)) \(Self.number(sum))\n"
                 out += "\(h.name)_count\(Self.labels(h.labels, lv)) \(cumulative)\n"
             }
         }

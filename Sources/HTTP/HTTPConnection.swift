@@ -11,7 +11,9 @@ final class HTTPConnection {
     let id: UInt64
     let fd: Int32
     let peer: String
-    private unowned let server: HTTPServer
+    /// The server outlives its connections (it closes them all before it goes); unowned(unsafe)
+    /// spares a checked retain on every access.
+    private unowned(unsafe) let server: HTTPServer
     private var watcher: IOWatcher!
     private var timer: Timer!
     private let parser: RequestParser

@@ -34,7 +34,9 @@ public struct HTTPRequest: Sendable {
 
     /// The first value of a header (name compared case-insensitively).
     public func header(_ name: String) -> String? {
-        let lower = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
+        for h in headers where h.name == name { return h.value }  // callers mostly pass lower case
+        guard name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return nil }
+        let lower = name.lowercased()
         for h in headers where h.name == lower { return h.value }
         return nil
     }

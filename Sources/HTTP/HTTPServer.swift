@@ -51,7 +51,9 @@ public final class HTTPServer {
         self.limits = limits
         self.logger = logger
         self.responder = responder
-        EventLoop.main.addBeforeSleepHook { [weak self] in self?.beforeSleep() }
+        // The server lives as long as the process (a weak reference would give it a side table
+        // and make every unowned access from its connections slower).
+        EventLoop.main.addBeforeSleepHook { [unowned(unsafe) self] in self.beforeSleep() }
     }
 
     public var connectionCount: Int { connections.count }
