@@ -48,8 +48,14 @@ public final class ToolIndex: @unchecked Sendable {
     private var pageCache: [Int: [UInt8]] = [:]
 
     public convenience init(version: Int64, services records: [ServiceRecord], pageSize: Int) {
+        self.init(version: version, built: records.map(Service.init(record:)), pageSize: pageSize)
+    }
+
+    /// A snapshot from services already built (callers may build them on several threads).
+    public convenience init(version: Int64, built: [Service], pageSize: Int) {
         var services: [String: Service] = [:]
-        for r in records { services[r.name] = Service(record: r) }
+        services.reserveCapacity(built.count)
+        for s in built { services[s.name] = s }
         let order = services.keys.sorted()
         self.init(version: version, services: services, order: order,
                   counts: order.map { services[$0]!.entries.count }, pageSize: pageSize)
