@@ -453,6 +453,8 @@ SELECT s.id, ARRAY(
       'required', jsonb_build_array('text')))
   FROM generate_series(1, {tools}) t)
 FROM s;
+-- What the gateway writes beside the jsonb[] column (migration 0002): the definitions as text.
+UPDATE service_tools SET tools_text = array_to_json(tools)::text WHERE tools_text IS NULL;
 UPDATE registry_version SET version = version + 1, updated_at = now() WHERE id = 1;
 COMMIT;
 """

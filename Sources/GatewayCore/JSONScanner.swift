@@ -119,8 +119,11 @@ public enum JSONScanner {
         let c = b[start]
         if c == UInt8(ascii: "\"") { return skipString(b, start, end) }
         if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
-            // The closers expected, innermost last: brackets must match by kind, not only count.
-            var open: [UInt8] = []
+            // Brackets must match by kind, not only count: the kinds open so far are a bit stack
+            // (1 = object), with an array only past 64 levels, so the common case allocates nothing.
+            var bits: UInt64 = 0
+            var depth = 0
+            var deep: [Bool] = []
             var i = start
             while i < end {
                 let d = b[i]
@@ -129,11 +132,17 @@ public enum JSONScanner {
                     i = next
                     continue
                 }
-                if d == UInt8(ascii: "{") { open.append(UInt8(ascii: "}")) }
-                else if d == UInt8(ascii: "[") { open.append(UInt8(ascii: "]")) }
-                else if d == UInt8(ascii: "}") || d == UInt8(ascii: "]") {
-                    guard open.popLast() == d else { return nil }
-                    if open.isEmpty { return i + 1 }
+                if d == UInt8(ascii: "{") || d == UInt8(ascii: "[") {
+                    let isObject = d == UInt8(ascii: "{")
+                    if depth < 64 { bits = bits << 1 | (isObject ? 1 : 0) } else { deep.append(isObject) }
+                    depth += 1
+                } else if d == UInt8(ascii: "}") || d == UInt8(ascii: "]") {
+                    guard depth > 0 else { return nil }
+                    depth -= 1
+                    let wasObject: Bool
+                    if depth < 64 { wasObject = bits & 1 == 1; bits >>= 1 } else { wasObject = deep.removeLast() }
+                    guard wasObject == (d == UInt8(ascii: "}")) else { return nil }
+                    if depth == 0 { return i + 1 }
                 }
                 i += 1
             }

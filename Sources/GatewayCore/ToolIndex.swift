@@ -22,7 +22,10 @@ public final class ToolIndex: @unchecked Sendable {
             var entries: [Entry] = []
             var byName: [String: Int] = [:]
             let prefix = record.name + ToolNaming.separator
-            for (original, bytes, nameRange) in ToolIndex.tools(in: record.rawTools) {
+            let tools = ToolIndex.tools(in: record.rawTools)
+            entries.reserveCapacity(tools.count)
+            byName.reserveCapacity(tools.count)
+            for (original, bytes, nameRange) in tools {
                 let direct = prefix + original
                 let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: record.name, tool: original)
                 if byName[federated] != nil { continue }

@@ -21,8 +21,11 @@ public enum ToolNaming {
     }
 
     public static func isValid(_ name: String) -> Bool {
-        let scalars = name.unicodeScalars
-        return !scalars.isEmpty && scalars.count <= maxLength && scalars.allSatisfy(isAllowed)
+        // Every allowed character is ASCII, so bytes are characters here.
+        let bytes = name.utf8
+        return !bytes.isEmpty && bytes.count <= maxLength && bytes.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+        }
     }
 
     static func isAllowed(_ u: Unicode.Scalar) -> Bool {

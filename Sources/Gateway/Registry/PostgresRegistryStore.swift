@@ -28,7 +28,7 @@ public final class PostgresRegistryStore: RegistryStore {
 
     private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at"
     private static let selectServices = """
-        SELECT \(serviceColumns), COALESCE(array_to_json(t.tools)::text, '[]') AS tools
+        SELECT \(serviceColumns), COALESCE(t.tools_text, array_to_json(t.tools)::text, '[]') AS tools
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
         WHERE s.deleted_at IS NULL
         """
@@ -156,7 +156,7 @@ public final class PostgresRegistryStore: RegistryStore {
                 let rows = try await conn.query(
                     "INSERT INTO services (name, url) VALUES ($1, $2) RETURNING id", [name, url])
                 guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
-                _ = try await conn.query("INSERT INTO service_tools (service_id, tools) VALUES ($1, \(Self.toolsArray))", [id, toolsJSON])
+                _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
                 let version = try await bumpVersion(conn)
                 let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
                 return (try Self.record(saved, 0), RegistryChange(version: version, previous: previous, action: "register", service: name))
@@ -174,10 +174,10 @@ public final class PostgresRegistryStore: RegistryStore {
                     [name, url])
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
                 let changed = try await conn.query(
-                    "UPDATE service_tools SET tools = \(Self.toolsArray), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
-                    [id, toolsJSON])
+                    "UPDATE service_tools SET tools = \(Self.toolsArray), tools_text = $3::text, updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
+                    [id, toolsJSON, toolsJSON])
                 if changed.affected == 0 {
-                    _ = try await conn.query("INSERT INTO service_tools (service_id, tools) VALUES ($1, \(Self.toolsArray))", [id, toolsJSON])
+                    _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
                 }
                 let version = try await bumpVersion(conn)
                 let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
