@@ -49,6 +49,7 @@
 #
 # Exit status: 0 when every target answered correctly and was measured.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -71,95 +72,23 @@ PERF=${PERF:-0}
 PERF_LINES=${PERF_LINES:-40}
 API_KEY=bench-key-123
 PROTO=2025-11-25
-case "$GATEWAY_BIN" in
-    /*) ;;
-    *) GATEWAY_BIN=$ROOT/$GATEWAY_BIN ;;
-esac
+absolute_gateway_bin
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-for tool in wrk taskset curl ss "$ECHO_PYTHON"; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install wrk util-linux curl iproute2 python3)"
-done
+require_tools "apt-get install wrk util-linux curl iproute2 python3" wrk taskset curl ss "$ECHO_PYTHON"
 [ -x "$GATEWAY_BIN" ] || die "gateway binary $GATEWAY_BIN not found (build it with: swift build -c release)"
 want_list=0 want_call=0
 case " $PHASES " in *" list "*) want_list=1 ;; esac
 case " $PHASES " in *" call "*) want_call=1 ;; esac
 [ $want_list = 1 ] || [ $want_call = 1 ] || die "PHASES must name list and/or call"
 if [ $want_list = 1 ]; then
-    [ -x "$NGINX_BIN" ] || die "nginx not found at $NGINX_BIN (apt-get install nginx-light)"
-    if [ -z "${PYTHON:-}" ]; then
-        for p in "$ROOT/.venv/bin/python" /tmp/venv/bin/python; do
-            if [ -x "$p" ] && "$p" -c 'import mcp' 2>/dev/null; then PYTHON=$p; break; fi
-        done
-    fi
+    require_nginx
+    find_mcp_python
     [ -n "${PYTHON:-}" ] || die "no python with the MCP SDK for the 20-tool downstream (run scripts/venv.sh or set PYTHON)"
 fi
 if [ $PERF = 1 ]; then command -v perf >/dev/null 2>&1 || die "PERF=1 but perf not found"; fi
-if [ "$(nproc)" -lt 2 ]; then
-    log "warning: fewer than 2 CPUs; everything shares one core"
-    CLIENT_CPU=$SERVER_CPU
-fi
+share_single_cpu "everything shares one core"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/mcp-gateway-bench-mcp.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local status=$?
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A free TCP port below 32768 (outside Linux's default ephemeral range).
-USED_PORTS=" "
-free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 12000))
-        case "$USED_PORTS" in *" $port "*) continue ;; esac
-        if ! ss -Htan "( sport = :$port or dport = :$port )" 2>/dev/null | grep -q .; then
-            USED_PORTS="$USED_PORTS$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# wait_http NAME PID URL [curl args...]: wait until URL answers 2xx (max 15 s) while PID is alive.
-wait_http() {
-    local name=$1 pid=$2 url=$3
-    shift 3
-    for _ in $(seq 1 150); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during startup; its log:"
-            cat "$TMP/$name.log" >&2 2>/dev/null || true
-            return 1
-        fi
-        if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$name did not answer $url within 15 s; its log:"
-    cat "$TMP/$name.log" >&2 2>/dev/null || true
-    return 1
-}
+make_tmp mcp-gateway-bench-mcp
 
 # wait_ready NAME PID FILE: wait for "READY <port>" in FILE (max 30 s); prints the port.
 wait_ready() {
@@ -223,12 +152,7 @@ EOF
 start_gateway() {
     local port
     port=$(free_port)
-    mkdir -p "$TMP/gateway"
-    (cd "$TMP/gateway" && exec env HOST=127.0.0.1 PORT="$port" API_KEY=$API_KEY LOG_LEVEL=warn \
-        DATABASE_URL="sqlite:$TMP/gateway/bench.db" \
-        taskset -c "$SERVER_CPU" "$GATEWAY_BIN" serve) >"$TMP/gateway.log" 2>&1 &
-    GATEWAY_PID=$!
-    PIDS+=("$GATEWAY_PID")
+    launch_gateway "$port" serve
     GATEWAY_BASE="http://127.0.0.1:$port"
     GATEWAY_MCP="$GATEWAY_BASE/mcp"
     wait_http gateway "$GATEWAY_PID" "$GATEWAY_BASE/livez" || die "gateway did not start"
@@ -292,23 +216,7 @@ with open(sys.argv[2], "w") as f:
 with open(sys.argv[2] + ".return", "w") as f:
     f.write("".join("${bench_body_%d}" % i for i in range(len(parts))))
 EOF
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events {
-    worker_connections 1024;
-}
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
+    write_nginx_conf <<EOF
     include $TMP/nginx/body.conf;
     server {
         listen 127.0.0.1:$port;
@@ -317,30 +225,13 @@ http {
             return 200 "$(cat "$TMP/nginx/body.conf.return")";
         }
     }
-}
 EOF
-    "$NGINX_BIN" -t -q -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
-        >"$TMP/nginx.log" 2>&1 || { cat "$TMP/nginx.log" >&2; die "nginx config test failed"; }
-    taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
-        >>"$TMP/nginx.log" 2>&1 &
-    NGINX_PID=$!
-    PIDS+=("$NGINX_PID")
     NGINX_MCP="http://127.0.0.1:$port/mcp"
-    wait_http nginx "$NGINX_PID" "$NGINX_MCP" -X POST -d '{}' || die "nginx did not start"
-    log "nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //') on 127.0.0.1:$port (pid $NGINX_PID, cpu $SERVER_CPU)"
+    launch_nginx "$NGINX_MCP" -X POST -d '{}'
+    log "nginx $(nginx_version) on 127.0.0.1:$port (pid $NGINX_PID, cpu $SERVER_CPU)"
 }
 
 # ---------------------------------------------------------------- wrk
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else { printf "%s", v }
-    }'
-}
-
 # cpu_ns PID...: time on CPU of the processes so far, in ns (/proc/<pid>/schedstat; 0 if missing).
 cpu_ns() {
     local pid total=0 t
@@ -354,33 +245,19 @@ cpu_ns() {
 # run_wrk NAME URL SCRIPT CONNECTIONS DURATION [PID_A [PID_B]]: sets R_RPS, R_P50, R_P99 (ms),
 # and R_CPU_A / R_CPU_B: CPU time (user + system) of those processes per request, in µs.
 run_wrk() {
-    local name=$1 url=$2 script=$3 conns=$4 duration=$5 pid_a=${6:-} pid_b=${7:-} out errors a0 b0 a1 b1 requests
-    out="$TMP/wrk-$name-$(date +%s%N).txt"
+    local name=$1 url=$2 script=$3 conns=$4 duration=$5 pid_a=${6:-} pid_b=${7:-} a0 b0 a1 b1 requests
     a0=$(cpu_ns $pid_a) b0=$(cpu_ns $pid_b)
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$script" "$url" >"$out" 2>&1 &
-    WRK_PID=$!
-    PIDS+=("$WRK_PID")
-    if ! wait "$WRK_PID"; then
-        cat "$out" >&2
-        die "wrk failed against $name"
-    fi
+    wrk_run "$name" -t1 -c"$conns" -d"${duration}s" --latency -s "$script" "$url"
     a1=$(cpu_ns $pid_a) b1=$(cpu_ns $pid_b)
-    requests=$(awk '/ requests in / {print $1}' "$out")
+    requests=$(awk '/ requests in / {print $1}' "$WRK_OUT")
     R_CPU_A=$(awk -v d=$((a1 - a0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
     R_CPU_B=$(awk -v d=$((b1 - b0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
-    R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-    R_P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-    R_P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-    errors=$(awk '/Non-2xx or 3xx responses:/ {print "non-2xx: " $NF} /Socket errors:/ {sub(/^ */, ""); print}' "$out" | paste -sd';' -)
-    if [ -n "$errors" ]; then log "$name: wrk reported errors: $errors"; R_ERRORS="$R_ERRORS $name($errors)"; fi
-    if [ -z "$R_RPS" ]; then
-        cat "$out" >&2
-        die "could not parse wrk output for $name"
-    fi
+    wrk_parse "$name"
+    if [ -n "$R_WRK_ERRORS" ]; then R_ERRORS="$R_ERRORS $name($R_WRK_ERRORS)"; fi
 }
 R_ERRORS=
 
-declare -A BEST_RPS BEST_P50 BEST_P99 ALL_RPS ALL_CPU_A ALL_CPU_B
+declare -A ALL_RPS ALL_CPU_A ALL_CPU_B
 
 # measure KEY LABEL URL SCRIPT CONNECTIONS [PID_A [PID_B]]
 measure() {
@@ -393,11 +270,7 @@ measure() {
     ALL_RPS[$key]="${ALL_RPS[$key]:-} $rps"
     ALL_CPU_A[$key]="${ALL_CPU_A[$key]:-} $R_CPU_A"
     ALL_CPU_B[$key]="${ALL_CPU_B[$key]:-} $R_CPU_B"
-    if [ -z "${BEST_RPS[$key]:-}" ] || awk -v a="$rps" -v b="${BEST_RPS[$key]}" 'BEGIN {exit !(a > b)}'; then
-        BEST_RPS[$key]=$rps
-        BEST_P50[$key]=$R_P50
-        BEST_P99[$key]=$R_P99
-    fi
+    keep_best "$key" "$rps" "$R_P50" "$R_P99"
 }
 
 median() { printf '%s\n' $1 | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

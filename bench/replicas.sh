@@ -20,6 +20,7 @@
 #   KEEP_DIR=1    keep the cluster folder (logs) instead of removing it
 #   Extra arguments go to bench/replicas.py (e.g. --skip-part2).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,14 +32,10 @@ if [ -z "${GATEWAY_BIN:-}" ]; then
     echo "bench/replicas.sh: no release build (.build/release/mcp-gateway): measuring the DEBUG build" >&2
   fi
 fi
-case "$GATEWAY_BIN" in /*) ;; *) GATEWAY_BIN="$ROOT/$GATEWAY_BIN" ;; esac
+absolute_gateway_bin
 [ -x "$GATEWAY_BIN" ] || { echo "bench/replicas.sh: gateway binary not found: $GATEWAY_BIN" >&2; exit 1; }
 
-if [ -z "${PYTHON:-}" ]; then
-  for p in "$ROOT/.venv/bin/python" /tmp/venv/bin/python; do
-    if [ -x "$p" ] && "$p" -c 'import mcp' 2>/dev/null; then PYTHON="$p"; break; fi
-  done
-fi
+find_mcp_python
 [ -n "${PYTHON:-}" ] || { echo "bench/replicas.sh: no python with the MCP SDK (run scripts/venv.sh)" >&2; exit 1; }
 
 # /tmp explicitly: PostgreSQL (run as the postgres user) must reach the folder.
@@ -48,9 +45,7 @@ cleanup() {
   "$ROOT/scripts/cluster.sh" down "$DIR" >/dev/null 2>&1 || true
   if [ "${KEEP_DIR:-0}" = 1 ]; then echo "bench/replicas.sh: kept $DIR" >&2; else rm -rf "$DIR"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+exit_traps cleanup
 
 echo "== cluster (3 replicas, LOG_LEVEL=debug) in $DIR"
 GATEWAY_BIN="$GATEWAY_BIN" REPLICAS=3 LOG_LEVEL=debug scripts/cluster.sh up "$DIR"
