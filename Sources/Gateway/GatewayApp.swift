@@ -212,6 +212,9 @@ public final class GatewayApp {
             let sub = RedisClient(settings: r, name: "subscriber", log: { [log] level, m in log(level, m) })
             sub.subscribe(ChangeSignal.channel) { payload in sync.apply(event: payload) }
             sub.subscribe(ChangeSignal.sessionsChannel) { [unowned self] id in self.mcp.revoke(id: id) }
+            sub.subscribe(ChangeSignal.cancelsChannel) { [unowned self] key in
+                self.mcp.relay.cancel(key: key, reason: "cancelled by the client (via another replica)")
+            }
             // Whatever was missed while disconnected, the fence catches up on.
             sub.onReady { sync.check() }
             redis?.onReady { sync.check() }
@@ -220,6 +223,10 @@ public final class GatewayApp {
             mcp.onRevoke = { [unowned self] id in
                 guard let redis = self.redis, redis.isReady else { return }
                 spawn { _ = try? await redis.command(["PUBLISH", ChangeSignal.sessionsChannel, id]) }
+            }
+            mcp.onForeignCancel = { [unowned self] key in
+                guard let redis = self.redis, redis.isReady else { return }
+                spawn { _ = try? await redis.command(["PUBLISH", ChangeSignal.cancelsChannel, key]) }
             }
         }
     }

@@ -442,6 +442,44 @@ def test_delete_session_on_one_replica_ends_it_everywhere(cluster):
     assert tools_list(cluster.lb, initialize(cluster.lb)).status_code == 200
 
 
+def test_cancel_sent_to_another_replica_reaches_the_downstream(cluster, tmp_path_factory):
+    """No sticky sessions: a handshake-era notifications/cancelled that lands on replica B still
+    stops the call running on replica A (A hears of it through Redis) and reaches the downstream."""
+    sse = Downstream(mode="sse", workdir=tmp_path_factory.mktemp("replicas-cancel"))
+    try:
+        name = unique_name("cancel")
+        version = register(cluster, 0, name, sse.url)
+        wait_version(cluster, range(len(cluster.replicas)), version)
+        a, b = cluster.replicas[0], cluster.replicas[1]
+        sid = initialize(a)
+
+        def stats():
+            return httpx.get(sse.base + "/_stats", timeout=5).json()["slow"]
+
+        before = stats()
+        call = {"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+                "params": {"name": f"{name}__slow", "arguments": {"seconds": 20}}}
+
+        def run_call():
+            try:
+                httpx.post(a + "/mcp", headers=mcp_headers(sid), json=call, timeout=25)
+            except httpx.HTTPError:
+                pass  # a cancelled request gets no answer; the client gives up
+
+        t = threading.Thread(target=run_call, daemon=True)
+        t.start()
+        wait_for("the slow call started on the downstream", lambda: stats()["started"] > before["started"],
+                 timeout=5.0, cluster=cluster)
+        r = httpx.post(b + "/mcp", headers=mcp_headers(sid), timeout=10, json={
+            "jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 77, "reason": "test"}})
+        assert r.status_code == 202, f"notifications/cancelled on replica 2: {describe(r)}"
+        wait_for("the downstream saw the slow call cancelled", lambda: stats()["cancelled"] > before["cancelled"],
+                 timeout=5.0, cluster=cluster)
+        assert stats()["completed"] == before["completed"], "the cancelled call ran to completion"
+    finally:
+        sse.stop()
+
+
 def test_listeners_on_every_replica_hear_changes_from_another(cluster, downstream):
     listeners = []
     try:

@@ -173,7 +173,9 @@ final class MCPEndpoint {
         }
         guard let id else {
             if method == "notifications/cancelled", let rid = params["requestId"] {
-                relay.cancel(key: "\(token.id)|\(rid.text)", reason: params["reason"]?.stringValue)
+                let key = "\(token.id)|\(rid.text)"
+                // Behind a load balancer the call may run on another replica: tell them all.
+                if !relay.cancel(key: key, reason: params["reason"]?.stringValue) { onForeignCancel(key) }
             }
             context.send(HTTPResponse(status: 202, headers: cors))
             return
@@ -373,4 +375,7 @@ final class MCPEndpoint {
 
     /// Called after a local DELETE so other replicas can learn of it.
     var onRevoke: (String) -> Void = { _ in }
+
+    /// Called with `<session>|<request id>` for a cancellation of a call not running here.
+    var onForeignCancel: (String) -> Void = { _ in }
 }

@@ -176,10 +176,13 @@ final class ToolCallRelay {
     }
 
     /// A handshake-era caller's `notifications/cancelled`.
-    func cancel(key: String, reason: String?) {
-        guard let call = inflight[key] else { return }
+    /// Returns false when the call is not running here (another replica may hold it).
+    @discardableResult
+    func cancel(key: String, reason: String?) -> Bool {
+        guard let call = inflight[key] else { return false }
         abandon(call, reason: reason ?? "cancelled by the client")
         call.finish?(nil)
+        return true
     }
 
     func cancelSession(_ session: String) {

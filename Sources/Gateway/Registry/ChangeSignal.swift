@@ -12,6 +12,9 @@ public final class ChangeSignal {
     public static let channel = "mcp:registry:events"
     /// Ended MCP sessions (their ids), so every replica refuses them.
     public static let sessionsChannel = "mcp:sessions:revoked"
+    /// Cancellations of handshake-era calls (`<session id>|<request id>`) that arrived at a replica
+    /// not running the call.
+    public static let cancelsChannel = "mcp:calls:cancelled"
     /// SET the key only if the new version is greater than what it holds.
     static let raiseScript = """
         local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
