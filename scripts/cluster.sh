@@ -58,19 +58,7 @@ DIR="$(cd "$RAW_DIR" && pwd)"
 # ---------------------------------------------------------------------------------------------------
 # helpers
 
-port_free() {
-  python3 - "$1" <<'PY' 2>/dev/null
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
-}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"  # port_free
 
 TAKEN=" "
 PICKED=

@@ -50,20 +50,7 @@ else
   as_pg() { (cd "$DIR" && "$@"); }
 fi
 
-port_free() {
-  python3 - "$1" <<'PY' 2>/dev/null
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-# like the servers themselves: TIME_WAIT leftovers of the previous run must not count as "taken"
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
-}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"  # port_free
 
 pick_port() {
   local avoid="${1:-0}" p i

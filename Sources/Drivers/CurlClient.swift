@@ -64,7 +64,6 @@ final class CurlTransfer {
     var onData: (([UInt8]) -> Void)?
     var headDelivered = false
     var continuation: CheckedContinuation<IncomingResponse, any Error>?
-    var postData: [UInt8] = []
 
     init(easy: UnsafeMutableRawPointer) { self.easy = easy }
 
@@ -209,7 +208,6 @@ public final class CurlClient {
         gw_curl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         gw_curl_easy_setopt_long(easy, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS))
         if request.method == "POST" {
-            t.postData = request.body
             gw_curl_easy_setopt_long(easy, CURLOPT_POST, 1)
             gw_curl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
             _ = request.body.withUnsafeBytes { gw_curl_easy_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)) }

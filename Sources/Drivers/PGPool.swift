@@ -135,5 +135,4 @@ public final class PGPool {
         }
     }
 
-    public var openCount: Int { open }
 }

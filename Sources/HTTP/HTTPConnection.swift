@@ -22,7 +22,6 @@ final class HTTPConnection {
     private var inputStart = 0
     private var output: [UInt8] = []
     private var outputStart = 0
-    private var drainHandlers: [() -> Void] = []
 
     private(set) var isClosed = false
     private var current: ResponseContext?
@@ -165,7 +164,6 @@ final class HTTPConnection {
         server.observe(context, status: response.status)
         if !context.isHead && !response.body.isEmpty { append(response.body) }
         if !keepAlive { closeAfterFlush = true }
-        server.requestFinished()
         if !processing { process() }
     }
 
@@ -196,7 +194,6 @@ final class HTTPConnection {
         stream = nil
         current = nil
         if !currentKeepAlive || server.isDraining { closeAfterFlush = true }
-        server.requestFinished()
         if !processing { process() }
     }
 
@@ -271,17 +268,8 @@ final class HTTPConnection {
             output.removeFirst(outputStart)
             outputStart = 0
         }
-        if pendingOutput <= server.limits.lowWaterBytes && !drainHandlers.isEmpty {
-            let handlers = drainHandlers
-            drainHandlers = []
-            for h in handlers { h() }
-        }
         updateInterest()
         if !isBackedUp && current == nil && stream == nil && inputStart < input.count && !processing { process() }
-    }
-
-    func whenDrained(_ handler: @escaping () -> Void) {
-        if pendingOutput <= server.limits.lowWaterBytes { handler() } else { drainHandlers.append(handler) }
     }
 
     private func updateInterest() {
@@ -349,10 +337,8 @@ final class HTTPConnection {
         current = nil
         let openStream = stream
         stream = nil
-        if context != nil || openStream != nil { server.requestFinished() }
         context?.clientClosed()
         openStream?.markClosed()
-        drainHandlers = []
         server.connectionClosed(self)
     }
 

@@ -68,24 +68,4 @@ public struct HTTPRequest: Sendable {
         }
     }
 
-    /// Every value of a header, comma-joined lists split.
-    public func headerValues(_ name: String) -> [String] {
-        let lower = name.lowercased()
-        var out: [String] = []
-        for h in headers where h.name == lower {
-            for part in h.value.split(separator: ",") {
-                out.append(part.trimmingSpaces())
-            }
-        }
-        return out
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> String {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
-    }
 }

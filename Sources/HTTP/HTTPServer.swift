@@ -11,7 +11,6 @@ public struct HTTPLimits: Sendable {
     public var idleTimeout = 60.0
     public var maxConnections = 10_000
     public var highWaterBytes = 1 << 20
-    public var lowWaterBytes = 256 * 1024
     public init() {}
 }
 
@@ -37,7 +36,6 @@ public final class HTTPServer {
     private var backoff: Timer?
     public private(set) var isDraining = false
     private var drained: (() -> Void)?
-    public private(set) var inFlight = 0
     public private(set) var boundPort = 0
     /// Called once per answered request (streams: when the stream starts) with its status.
     public var observer: ((ResponseContext, Int) -> Void)?
@@ -157,10 +155,6 @@ public final class HTTPServer {
 
     func observeRejected(status: Int, reason: String, tag: String, connection: UInt64) {
         rejectionObserver?(status, reason, tag, connection)
-    }
-
-    func requestFinished() {
-        inFlight = max(0, inFlight - 1)
     }
 
     private func beforeSleep() {

@@ -69,7 +69,6 @@ public final class ResponseStream {
     private weak var context: ResponseContext?
     public private(set) var isOpen = true
     private var closeHandlers: [() -> Void] = []
-    private var drainHandler: (() -> Void)?
 
     init(context: ResponseContext) { self.context = context }
 
@@ -87,21 +86,11 @@ public final class ResponseStream {
     }
 
     /// Appends bytes. Returns false when the client is gone or the stream is ended.
-    /// Check `isBackedUp` to slow down a producer.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         guard isOpen, !bytes.isEmpty, let conn = context?.connection else { return false }
         conn.writeChunk(bytes)
         return true
-    }
-
-    /// True while the client has not read what was written so far (above the high-water mark).
-    public var isBackedUp: Bool { context?.connection?.isBackedUp ?? false }
-
-    /// Runs once the buffered output drains below the low-water mark.
-    public func onDrain(_ handler: @escaping () -> Void) {
-        guard let conn = context?.connection else { return }
-        conn.whenDrained(handler)
     }
 
     /// Ends the stream (terminating chunk); the connection stays usable for the next request.

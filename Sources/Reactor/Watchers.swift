@@ -83,9 +83,6 @@ public final class Timer {
     public func stop() { ev_timer_stop(EventLoop.main.raw, watcher) }
 
     public func setHandler(_ handler: @escaping () -> Void) { self.handler = handler }
-
-    /// Keeps the loop from exiting while active (default) or not.
-    public func unref() { ev_unref(EventLoop.main.raw) }
 }
 
 /// Catches a signal on the loop (libev turns it into a loop event; the handler runs on the loop).

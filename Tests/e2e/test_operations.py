@@ -23,14 +23,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import jsonschema
@@ -38,11 +35,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from admin_fixtures import Downstream
 from conftest import ROOT, free_port
 from rawhttp import RawConn
 
-HERE = Path(__file__).resolve().parent
-DOWNSTREAM = HERE / "servers" / "downstream.py"
 OPENAPI = ROOT / "docs" / "openapi.yaml"
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
 NGINX_CONF = ROOT / "compose" / "nginx.conf"
@@ -73,49 +69,11 @@ def describe(r: httpx.Response) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# downstream MCP server (servers/downstream.py)
-
-class Downstream:
-    def __init__(self, workdir: Path, mode: str = "json"):
-        self.log_path = workdir / f"downstream-{uuid.uuid4().hex[:6]}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, str(DOWNSTREAM), "--port", "0", "--mode", mode],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log)
-        self.port = self._ready(20.0)
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-
-    def _ready(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if select.select([fd], [], [], 0.1)[0]:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                buf += chunk
-                m = re.search(rb"READY (\d+)", buf)
-                if m:
-                    return int(m.group(1))
-        self.stop()
-        pytest.fail(f"downstream.py did not print READY within {timeout} s: {buf!r}\n"
-                    f"{self.log_path.read_text(errors='replace')[-2000:]}", pytrace=False)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stdout.close()
-        self._log.close()
-
+# downstream MCP server: admin_fixtures.Downstream (servers/downstream.py)
 
 @pytest.fixture(scope="module")
 def downstream(tmp_path_factory):
-    d = Downstream(tmp_path_factory.mktemp("ops-downstream"))
+    d = Downstream(mode="json", workdir=tmp_path_factory.mktemp("ops-downstream"))
     yield d
     d.stop()
 
@@ -125,7 +83,7 @@ def own_downstream(tmp_path):
     made: list[Downstream] = []
 
     def start() -> Downstream:
-        d = Downstream(tmp_path)
+        d = Downstream(mode="json", workdir=tmp_path)
         made.append(d)
         return d
 

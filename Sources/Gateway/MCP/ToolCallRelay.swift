@@ -10,13 +10,11 @@ import Reactor
 final class ToolCallRelay {
     /// A call in flight, findable by the caller's session and request id for cancellation.
     final class InFlight {
-        let service: String
         let session: DownstreamSession
         var downstreamID: Int?
         var transfer: TransferHandle?
         var finish: ((HTTPResponse?) -> Void)?
-        init(service: String, session: DownstreamSession) {
-            self.service = service
+        init(session: DownstreamSession) {
             self.session = session
         }
     }
@@ -45,7 +43,7 @@ final class ToolCallRelay {
             return
         }
         let session = pool.session(service: service.name, url: service.url)
-        let call = InFlight(service: service.name, session: session)
+        let call = InFlight(session: session)
         let key = request.session.map { "\($0.id)|\(id.text)" }
         if let key { inflight[key] = call }
 

@@ -24,8 +24,6 @@ public final class ChangeSignal {
         """
 
     public let redis: RedisClient?
-    /// A newer version is stored than Redis was told about.
-    public private(set) var behind = false
     private let log: Log
 
     public init(redis: RedisClient?, log: Log) {
@@ -52,7 +50,6 @@ public final class ChangeSignal {
             _ = try await redis.command(["PUBLISH", Self.channel, Self.eventJSON(change).text])
             return "published"
         } catch {
-            behind = true
             log(.warn, "registry change not signalled, will resync when redis returns",
                 [("version", String(change.version)), ("service", change.service), ("error", "\(error)")])
             return "pending"
@@ -64,7 +61,6 @@ public final class ChangeSignal {
         guard let redis, redis.isReady else { return }
         do {
             let raised = try await redis.command(["EVAL", Self.raiseScript, "1", Self.versionKey, String(storedVersion)])
-            behind = false
             if raised == .integer(1) {
                 log(.info, "redis version key rewritten from storage", [("version", String(storedVersion))])
                 _ = try await redis.command(["PUBLISH", Self.channel, JSON.object([
