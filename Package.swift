@@ -35,5 +35,9 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
         .executableTarget(name: "mcp-gateway", dependencies: ["Gateway", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
+        // The I/O shells, driven on the real loop without sockets: a loop thread for tests, a
+        // recording response sink, a scripted downstream transport.
+        .target(name: "LoopTesting", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], path: "Tests/LoopTesting", swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "LoopTesting", "HTTP", "Drivers", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
     ]
 )

@@ -22,6 +22,10 @@ public struct OutgoingRequest: Sendable {
 public struct IncomingHead: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
+    public init(status: Int, headers: [(name: String, value: String)]) {
+        self.status = status
+        self.headers = headers
+    }
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         for h in headers where h.name == lower { return h.value }
@@ -32,6 +36,10 @@ public struct IncomingHead: Sendable {
 public struct IncomingResponse: Sendable {
     public var head: IncomingHead
     public var body: [UInt8]
+    public init(head: IncomingHead, body: [UInt8]) {
+        self.head = head
+        self.body = body
+    }
 }
 
 public enum TransferError: Error, CustomStringConvertible, Sendable {
@@ -85,7 +93,7 @@ final class CurlTransfer {
 /// timeout, and completion drained with curl_multi_info_read after every socket action.
 /// Connections are kept alive and reused per host by curl's connection cache.
 @LoopActor
-public final class CurlClient {
+public final class CurlClient: HTTPTransport {
     public static let shared = CurlClient()
 
     private let multi: UnsafeMutableRawPointer
@@ -250,7 +258,7 @@ public final class CurlClient {
             }
         }
         transfers[priv] = t
-        handle?(TransferHandle(client: self, key: priv))
+        handle?(TransferHandle(transport: self, key: priv))
         return try await withCheckedThrowingContinuation { c in
             t.continuation = c
             curl_multi_add_handle(multi, easy)
@@ -287,7 +295,7 @@ public final class CurlClient {
         }
     }
 
-    func cancel(_ key: UnsafeMutableRawPointer) {
+    public func cancel(_ key: UnsafeMutableRawPointer) {
         guard let t = transfers.removeValue(forKey: key) else { return }
         curl_multi_remove_handle(multi, t.easy)
         Unmanaged<CurlTransfer>.fromOpaque(key).release()
@@ -295,12 +303,4 @@ public final class CurlClient {
         t.continuation = nil
         c?.resume(throwing: TransferError.cancelled)
     }
-}
-
-/// Lets the caller abort a transfer (a client that went away).
-@LoopActor
-public struct TransferHandle {
-    let client: CurlClient
-    let key: UnsafeMutableRawPointer
-    public func cancel() { client.cancel(key) }
 }

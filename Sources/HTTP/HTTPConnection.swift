@@ -7,7 +7,7 @@ import Reactor
 /// (pipelined requests wait their turn, so responses leave in order), and buffers output that is
 /// flushed right before the loop sleeps. A write watcher runs only while the socket is full.
 @LoopActor
-final class HTTPConnection {
+final class HTTPConnection: ResponseSink {
     let id: UInt64
     let fd: Int32
     let peer: String

@@ -5,7 +5,7 @@ import Reactor
 /// `onClose` handlers have run.
 @LoopActor
 public final class ResponseContext {
-    weak var connection: HTTPConnection?
+    weak var connection: (any ResponseSink)?
     public let requestID: UInt64
     public let connectionID: UInt64
     public private(set) var isFinished = false
@@ -19,7 +19,7 @@ public final class ResponseContext {
     private var closeHandlers: [() -> Void] = []
     let isHead: Bool
 
-    init(connection: HTTPConnection, requestID: UInt64, request: HTTPRequest, tag: String) {
+    public init(connection: any ResponseSink, requestID: UInt64, request: HTTPRequest, tag: String) {
         self.connection = connection
         self.connectionID = connection.id
         self.requestID = requestID
@@ -38,7 +38,8 @@ public final class ResponseContext {
         if isConnected { closeHandlers.append(handler) } else { handler() }
     }
 
-    func clientClosed() {
+    /// The sink reports that the client went away: close handlers run, later sends are dropped.
+    public func clientClosed() {
         let handlers = closeHandlers
         closeHandlers = []
         connection = nil
@@ -72,7 +73,8 @@ public final class ResponseStream {
 
     init(context: ResponseContext) { self.context = context }
 
-    func markClosed() {
+    /// The sink reports the stream over (ended, or the client gone): close handlers run.
+    public func markClosed() {
         guard isOpen else { return }
         isOpen = false
         let handlers = closeHandlers

@@ -18,9 +18,12 @@ public final class DownstreamSession {
     private let timeout: Double
     let connectTimeout: Double
     private var initializing: Task<Void, any Error>?
+    /// Curl on the loop in the gateway; a scripted transport in tests.
+    let transport: any HTTPTransport
 
-    public init(url: String, timeout: Double, connectTimeout: Double) {
+    public init(url: String, timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared) {
         self.url = url
+        self.transport = transport
         self.timeout = timeout
         self.connectTimeout = connectTimeout
     }
@@ -79,7 +82,7 @@ public final class DownstreamSession {
         let body = JSONRPC.notification(method: method, params: params).serialized()
         let response: IncomingResponse
         do {
-            response = try await CurlClient.shared.perform(outgoing(body))
+            response = try await transport.perform(outgoing(body))
         } catch {
             throw DownstreamError(error)
         }
@@ -157,7 +160,7 @@ public final class DownstreamSession {
         }
         let response: IncomingResponse
         do {
-            response = try await CurlClient.shared.perform(outgoing(body), onHead: { head in
+            response = try await transport.perform(outgoing(body), onHead: { head in
                 isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
             }, onData: { chunk in
                 guard isSSE else { jsonBody.append(contentsOf: chunk); return }
@@ -200,7 +203,8 @@ public final class DownstreamSession {
             ? JSONRPC.result(id: id, .object([]))
             : JSONRPC.error(id: id, code: JSONRPCCode.methodNotFound, message: "the gateway does not support \(method)")
         let request = outgoing(reply.serialized())
-        spawn { _ = try? await CurlClient.shared.perform(request) }
+        let transport = self.transport
+        spawn { _ = try? await transport.perform(request) }
     }
 }
 
@@ -219,6 +223,7 @@ extension DownstreamSession {
         r.headers = [("Mcp-Session-Id", sessionID), ("MCP-Protocol-Version", protocolVersion)]
         self.sessionID = nil
         self.protocolVersion = nil
-        spawn { _ = try? await CurlClient.shared.perform(r) }
+        let transport = self.transport
+        spawn { _ = try? await transport.perform(r) }
     }
 }

@@ -1,3 +1,4 @@
+import Drivers
 import GatewayCore
 import Reactor
 
@@ -8,16 +9,18 @@ final class DownstreamPool {
     private var sessions: [String: DownstreamSession] = [:]
     private let timeout: Double
     private let connectTimeout: Double
+    private let transport: any HTTPTransport
 
-    init(timeout: Double, connectTimeout: Double) {
+    init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared) {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.transport = transport
     }
 
     func session(service: String, url: String) -> DownstreamSession {
         if let s = sessions[service], s.url == url { return s }
         sessions[service]?.close()
-        let s = DownstreamSession(url: url, timeout: timeout, connectTimeout: connectTimeout)
+        let s = DownstreamSession(url: url, timeout: timeout, connectTimeout: connectTimeout, transport: transport)
         sessions[service] = s
         return s
     }
