@@ -59,12 +59,20 @@ public enum RedisError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One pending command's continuation, kept alive by hiredis's privdata until its callback.
+/// It owns its timeout timer, whose handler refers back to it `weak`ly: a strong capture would be
+/// a cycle (pending → timer → handler → pending) that keeps every command forever.
 @LoopActor
 final class RedisPending {
     var continuation: CheckedContinuation<RedisReply, any Error>?
     let timer = Timer {}
     /// For SUBSCRIBE: called for every message instead of resuming once.
     var onMessage: ((RedisReply) -> Void)?
+
+    /// Fails the command with `.timeout` unless it is answered within `seconds`.
+    func armTimeout(_ seconds: Double) {
+        timer.setHandler { [weak self] in self?.finish(.failure(.timeout)) }
+        timer.start(after: seconds)
+    }
 
     func finish(_ result: Result<RedisReply, RedisError>) {
         timer.stop()
@@ -190,8 +198,7 @@ public final class RedisClient {
             pending.continuation = c
             let ok = Self.issue(ac, args, pending, retained: true)
             if !ok { pending.finish(.failure(.notConnected)); return }
-            pending.timer.setHandler { pending.finish(.failure(.timeout)) }
-            pending.timer.start(after: commandTimeout)
+            pending.armTimeout(commandTimeout)
         }
         if case .error(let message) = reply { throw RedisError.server(message) }
         return reply
