@@ -72,8 +72,13 @@ final class CurlTransfer {
     var onData: (([UInt8]) -> Void)?
     var headDelivered = false
     var continuation: CheckedContinuation<IncomingResponse, any Error>?
+    /// Tells this transfer from a later one that reuses its address (a stale handle's cancel).
+    let serial: UInt64
 
-    init(easy: UnsafeMutableRawPointer) { self.easy = easy }
+    init(easy: UnsafeMutableRawPointer, serial: UInt64) {
+        self.easy = easy
+        self.serial = serial
+    }
 
     isolated deinit {
         if let recycle { recycle(easy, headerKey) } else { curl_easy_cleanup(easy) }
@@ -103,6 +108,7 @@ public final class CurlClient: HTTPTransport {
     /// Easy handles kept for reuse (reset between transfers), and header lists by their text:
     /// a call then allocates neither.
     private var idleHandles: [UnsafeMutableRawPointer] = []
+    private var serials: UInt64 = 0
     private var headerLists: [String: (list: UnsafeMutablePointer<curl_slist>?, users: Int)] = [:]
 
     private init() {
@@ -198,7 +204,8 @@ public final class CurlClient: HTTPTransport {
             guard let fresh = curl_easy_init() else { throw TransferError.failed("curl_easy_init") }
             easy = fresh
         }
-        let t = CurlTransfer(easy: easy)
+        serials += 1
+        let t = CurlTransfer(easy: easy, serial: serials)
         t.recycle = { [unowned(unsafe) self] handle, headerKey in
             if self.idleHandles.count < 256 { self.idleHandles.append(handle) } else { curl_easy_cleanup(handle) }
             self.releaseHeaderList(headerKey)
@@ -258,7 +265,7 @@ public final class CurlClient: HTTPTransport {
             }
         }
         transfers[priv] = t
-        handle?(TransferHandle(transport: self, key: priv))
+        handle?(TransferHandle(transport: self, key: priv, serial: t.serial))
         return try await withCheckedThrowingContinuation { c in
             t.continuation = c
             curl_multi_add_handle(multi, easy)
@@ -295,8 +302,10 @@ public final class CurlClient: HTTPTransport {
         }
     }
 
-    public func cancel(_ key: UnsafeMutableRawPointer) {
-        guard let t = transfers.removeValue(forKey: key) else { return }
+    public func cancel(_ handle: TransferHandle) {
+        let key = handle.key
+        guard let t = transfers[key], t.serial == handle.serial else { return }
+        transfers[key] = nil
         curl_multi_remove_handle(multi, t.easy)
         Unmanaged<CurlTransfer>.fromOpaque(key).release()
         let c = t.continuation

@@ -12,8 +12,10 @@ public protocol HTTPTransport: AnyObject {
                  onData: (([UInt8]) -> Void)?,
                  handle: ((TransferHandle) -> Void)?) async throws -> IncomingResponse
 
-    /// Ends the transfer `key` (from a `TransferHandle`): its `perform` throws `TransferError.cancelled`.
-    func cancel(_ key: UnsafeMutableRawPointer)
+    /// Ends the transfer behind `handle` if it is still running (its `perform` throws
+    /// `TransferError.cancelled`); a handle of a finished transfer does nothing, even if its key
+    /// was reused since (the serial tells them apart).
+    func cancel(_ handle: TransferHandle)
 }
 
 extension HTTPTransport {
@@ -26,12 +28,14 @@ extension HTTPTransport {
 @LoopActor
 public struct TransferHandle {
     unowned(unsafe) let transport: any HTTPTransport
-    let key: UnsafeMutableRawPointer
+    public let key: UnsafeMutableRawPointer
+    public let serial: UInt64
 
-    public init(transport: any HTTPTransport, key: UnsafeMutableRawPointer) {
+    public init(transport: any HTTPTransport, key: UnsafeMutableRawPointer, serial: UInt64) {
         self.transport = transport
         self.key = key
+        self.serial = serial
     }
 
-    public func cancel() { transport.cancel(key) }
+    public func cancel() { transport.cancel(self) }
 }

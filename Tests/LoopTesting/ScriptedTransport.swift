@@ -56,7 +56,7 @@ public final class ScriptedTransport: HTTPTransport {
         requests.append(request)
         nextKey += 1
         let key = nextKey
-        handle?(TransferHandle(transport: self, key: UnsafeMutableRawPointer(bitPattern: key)!))
+        handle?(TransferHandle(transport: self, key: UnsafeMutableRawPointer(bitPattern: key)!, serial: UInt64(key)))
         if let reply = respond(request) { return Self.deliver(reply, onHead: onHead, onData: onData) }
         return try await withCheckedThrowingContinuation { c in
             held[key] = Held(request: request, onHead: onHead, onData: onData, continuation: c)
@@ -84,8 +84,8 @@ public final class ScriptedTransport: HTTPTransport {
         h.continuation.resume(throwing: error)
     }
 
-    public func cancel(_ key: UnsafeMutableRawPointer) {
-        guard let h = held.removeValue(forKey: UInt(bitPattern: key)) else { return }
+    public func cancel(_ handle: TransferHandle) {
+        guard let h = held.removeValue(forKey: UInt(handle.serial)) else { return }
         h.continuation.resume(throwing: TransferError.cancelled)
     }
 
