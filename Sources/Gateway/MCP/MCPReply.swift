@@ -8,14 +8,7 @@ enum MCPReply {
 
     /// `{"jsonrpc":"2.0","id":<id>,"<key>":<raw>}` without re-serializing `raw`.
     static func envelope(id: [UInt8], key: String, raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count + id.count + 40)
-        out += Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-        out += id
-        out += Array(",\"\(key)\":".utf8)
-        out += raw
-        out.append(UInt8(ascii: "}"))
-        return out
+        RelayedResponse.envelope(id: id, key: key, raw: raw)
     }
 
     static func envelope(id: [UInt8], key: String, raw: [UInt8]) -> [UInt8] {

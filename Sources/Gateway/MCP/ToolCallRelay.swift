@@ -5,24 +5,16 @@ import Reactor
 
 /// `tools/call`: look the name up in the snapshot, forward it on the service's shared downstream
 /// session under a downstream-unique id (and progress token), relay progress to the caller only,
-/// and return the downstream's result bytes with the caller's id restored.
+/// and return the downstream's result bytes with the caller's id restored. Each call's life is a
+/// `ToolCall`; this keeps the table of calls a handshake-era client can cancel.
 @LoopActor
 final class ToolCallRelay {
-    /// A call in flight, findable by the caller's session and request id for cancellation.
-    final class InFlight {
-        let session: DownstreamSession
-        var downstreamID: Int?
-        var transfer: TransferHandle?
-        var finish: ((HTTPResponse?) -> Void)?
-        init(session: DownstreamSession) {
-            self.session = session
-        }
-    }
+    static let serverInfo = MCPEndpoint.serverInfo.serialized()
 
     private let pool: DownstreamPool
     private let log: Log
     private let timeout: Double
-    private var inflight: [String: InFlight] = [:]
+    private var inflight: [String: ToolCall] = [:]
     private var nextToken = 0
     var metrics: (String, String, Double) -> Void = { _, _, _ in }
 
@@ -31,6 +23,9 @@ final class ToolCallRelay {
         self.log = log
         self.timeout = timeout
     }
+
+    /// Calls that can still be cancelled by key.
+    var cancellableCount: Int { inflight.count }
 
     func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, cors: [(name: String, value: String)]) {
         let id = request.id!
@@ -42,11 +37,6 @@ final class ToolCallRelay {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
-        let session = pool.session(service: service.name, url: service.url)
-        let call = InFlight(session: session)
-        let key = request.session.map { "\($0.id)|\(id.text)" }
-        if let key { inflight[key] = call }
-
         // Downstream params: the original tool name; our own progress token; no modern-era _meta.
         var params = request.params.setting("name", .string(entry.originalName))
         let clientToken = request.params["_meta"]?["progressToken"]
@@ -60,116 +50,47 @@ final class ToolCallRelay {
             meta.append(("progressToken", .string(ourToken!)))
         }
         params = meta.isEmpty ? params.removing("_meta") : params.setting("_meta", .object(meta))
-        let paramsBytes = params.serialized()
 
         // Stream progress when the caller gave a token and takes SSE; else answer with JSON.
         let stream: ResponseStream? = clientToken != nil && request.acceptsStream
             ? context.startStream(headers: SSE.headers + cors) : nil
-        let started = EventLoop.main.now
-        var done = false
-        let timer = Timer {}
-        call.finish = { [weak self] response in
-            guard !done else { return }
-            done = true
-            timer.stop()
-            if let key { self?.inflight[key] = nil }
-            guard let response else { stream?.end(); return }
-            if let stream {
-                stream.write(MCPReply.event(response.body))
-                stream.end()
-            } else {
-                context.send(response)
-            }
-        }
-        timer.setHandler { [weak self] in
-            self?.abandon(call, reason: "timeout")
-            self?.metrics(service.name, "timeout", EventLoop.main.now - started)
-            call.finish?(MCPReply.error(200, id: id, code: JSONRPCCode.downstreamTimeout,
-                                        message: "Tool call to service \(service.name) timed out after \(self?.timeout ?? 0)s", headers: cors))
-        }
-        timer.start(after: timeout)
-        (stream.map { $0.onClose } ?? context.onClose) { [weak self] in
-            // The caller went away (a 2026 client closing its stream is a cancellation).
-            guard !done else { return }
-            self?.abandon(call, reason: "client disconnected")
-            call.finish?(nil)
-        }
+        let key = request.session.map { "\($0.id)|\(id.text)" }
+        let call = ToolCall(relay: self, lifecycle: ToolCallLifecycle(service: service.name, timeout: timeout),
+                            session: pool.session(service: service.name, url: service.url), tool: entry.originalName, key: key,
+                            caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
+                                          progressToken: clientToken, downstreamToken: ourToken),
+                            context: context, stream: stream)
+        if let key { inflight[key] = call }
+        call.start(params: params.serialized())
+    }
 
-        let onMessage: (JSON) -> Void = { message in
-            guard let stream, let ourToken, message["method"]?.stringValue == "notifications/progress",
-                  message["params"]?["progressToken"]?.stringValue == ourToken, let clientToken else { return }
-            let relayed = message.setting("params", message["params"]!.setting("progressToken", clientToken))
-            stream.write(MCPReply.event(relayed.serialized()))
+    /// A call finished (whatever the reason): it leaves the table; the outcome is counted.
+    func finished(_ call: ToolCall, outcome: ToolCallLifecycle.Outcome, seconds: Double, failure: ToolCallLifecycle.Failure?) {
+        if let key = call.key, inflight[key] === call { inflight[key] = nil }
+        metrics(call.service, outcome.rawValue, seconds)
+        if let failure {
+            log(.warn, "tool call failed", [("service", call.service), ("tool", call.tool), ("error", Self.describe(failure))])
         }
-        let modern = request.modern
-        let idBytes = request.idBytes
-        spawn { [weak self] in
+    }
+
+    private static func describe(_ failure: ToolCallLifecycle.Failure) -> String {
+        switch failure {
+        case .timeout: return "downstream did not answer in time"
+        case .rpc(let code, let message): return "downstream error \(code): \(message)"
+        case .unavailable(let description): return description
+        }
+    }
+
+    /// Tells the downstream to stop the request it knows as `requestID`.
+    func cancelDownstream(_ session: DownstreamSession, requestID: Int, reason: String) {
+        spawn { [log] in
             do {
-                let raw = try await session.relay({ downstreamID in
-                    call.downstreamID = downstreamID
-                    var body: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
-                    body += Array(String(downstreamID).utf8)
-                    body += Array(#","method":"tools/call","params":"#.utf8)
-                    body += paramsBytes
-                    body.append(UInt8(ascii: "}"))
-                    return body
-                }, onMessage: onMessage, handle: { call.transfer = $0 })
-                guard !done else { return }
-                self?.metrics(service.name, "ok", EventLoop.main.now - started)
-                call.finish?(HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + cors,
-                                          body: Self.rewrap(raw, id: idBytes, modern: modern)))
+                try await session.notify("notifications/cancelled", params: .object([
+                    ("requestId", .int(requestID)), ("reason", .string(reason)),
+                ]))
             } catch {
-                let error = DownstreamError(error)
-                guard !done else { return }
-                self?.metrics(service.name, "error", EventLoop.main.now - started)
-                let (code, message): (Int, String)
-                switch error {
-                case .timeout: (code, message) = (JSONRPCCode.downstreamTimeout, "Tool call to service \(service.name) timed out")
-                case .rpc(let c, let m): (code, message) = (c, m)
-                default: (code, message) = (JSONRPCCode.downstreamUnavailable, "Service \(service.name) is unavailable: \(error.description)")
-                }
-                self?.log(.warn, "tool call failed", [("service", service.name), ("tool", entry.originalName), ("error", error.description)])
-                call.finish?(MCPReply.error(200, id: id, code: code, message: message, headers: cors))
+                log(.debug, "downstream cancellation not delivered", [("url", session.url), ("error", DownstreamError(error).description)])
             }
-        }
-    }
-
-    /// The downstream's response with the caller's id; `result`/`error` copied as bytes. A 2026
-    /// caller gets `resultType` added when the (handshake-era) downstream did not send it.
-    static func rewrap(_ raw: [UInt8], id: [UInt8], modern: Bool) -> [UInt8] {
-        raw.withUnsafeBufferPointer { buf -> [UInt8] in
-            guard let members = JSONScanner.members(buf) else {
-                return JSONRPC.error(id: .null, code: JSONRPCCode.downstreamError, message: "invalid downstream response").serialized()
-            }
-            if let r = members.range(of: "result") {
-                if modern, let inner = JSONScanner.members(buf, in: r), inner.range(of: "resultType") == nil {
-                    var result: [UInt8] = [UInt8(ascii: "{")]
-                    result += Array(#""resultType":"complete""#.utf8)
-                    if !inner.isEmpty { result.append(UInt8(ascii: ",")) }
-                    // Everything after the result's opening brace, as sent.
-                    var open = r.lowerBound
-                    while buf[open] != UInt8(ascii: "{") { open += 1 }
-                    result += UnsafeBufferPointer(rebasing: buf[(open + 1)..<r.upperBound])
-                    return MCPReply.envelope(id: id, key: "result", raw: result)
-                }
-                return MCPReply.envelope(id: id, key: "result", raw: UnsafeBufferPointer(rebasing: buf[r]))
-            }
-            if let r = members.range(of: "error") {
-                return MCPReply.envelope(id: id, key: "error", raw: UnsafeBufferPointer(rebasing: buf[r]))
-            }
-            return JSONRPC.error(id: .null, code: JSONRPCCode.downstreamError, message: "downstream response has neither result nor error").serialized()
-        }
-    }
-
-    /// Stops a call: the transfer is dropped and the downstream told, with its own request id.
-    private func abandon(_ call: InFlight, reason: String) {
-        call.transfer?.cancel()
-        guard let downstreamID = call.downstreamID else { return }
-        let session = call.session
-        spawn {
-            try? await session.notify("notifications/cancelled", params: .object([
-                ("requestId", .int(downstreamID)), ("reason", .string(reason)),
-            ]))
         }
     }
 
@@ -178,15 +99,12 @@ final class ToolCallRelay {
     @discardableResult
     func cancel(key: String, reason: String?) -> Bool {
         guard let call = inflight[key] else { return false }
-        abandon(call, reason: reason ?? "cancelled by the client")
-        call.finish?(nil)
+        call.cancel(reason: reason)
         return true
     }
 
     func cancelSession(_ session: String) {
-        for (key, call) in inflight where key.hasPrefix(session + "|") {
-            abandon(call, reason: "session ended")
-            call.finish?(nil)
-        }
+        let prefix = session + "|"
+        for (key, call) in inflight where key.hasPrefix(prefix) { call.sessionEnded() }
     }
 }

@@ -1,0 +1,154 @@
+import Drivers
+import GatewayCore
+import HTTP
+import Reactor
+
+/// One relayed `tools/call` in flight: the I/O shell around a `ToolCallLifecycle`. Every event
+/// (result, failure, deadline, cancellation, the caller leaving) goes through the lifecycle, and
+/// the one `finish` it returns releases everything the call holds.
+///
+/// Ownership, so that nothing outlives the request: the relay's table and the task awaiting the
+/// downstream hold the call; the call owns its timer, whose handler refers back to it `unowned`
+/// (a strong capture there is a cycle: call → timer → handler → call); the caller's context and
+/// stream hold their close handlers, which refer to the call `weak`ly.
+@LoopActor
+final class ToolCall {
+    struct Caller {
+        let idBytes: [UInt8]
+        let modern: Bool
+        let cors: [(name: String, value: String)]
+        /// The caller's progress token, and the one the downstream sees instead.
+        let progressToken: JSON?
+        let downstreamToken: String?
+    }
+
+    private var lifecycle: ToolCallLifecycle
+    private unowned let relay: ToolCallRelay
+    let session: DownstreamSession
+    let tool: String
+    /// `<session>|<request id>` for a handshake-era caller's cancellation.
+    let key: String?
+    private let caller: Caller
+    private let context: ResponseContext
+    private let stream: ResponseStream?
+    let timer = Timer {}
+    private var transfer: TransferHandle?
+    private let startedAt: Double
+
+    var service: String { lifecycle.service }
+    var isFinished: Bool { lifecycle.isFinished }
+
+    init(relay: ToolCallRelay, lifecycle: ToolCallLifecycle, session: DownstreamSession, tool: String, key: String?,
+         caller: Caller, context: ResponseContext, stream: ResponseStream?) {
+        self.relay = relay
+        self.lifecycle = lifecycle
+        self.session = session
+        self.tool = tool
+        self.key = key
+        self.caller = caller
+        self.context = context
+        self.stream = stream
+        startedAt = EventLoop.main.now
+    }
+
+    /// Sends `params` (already rewritten for the downstream) and waits for the outcome.
+    func start(params: [UInt8]) {
+        timer.setHandler { [unowned self] in self.carryOut(self.lifecycle.deadlinePassed()) }
+        timer.start(after: lifecycle.timeout)
+        let closed: (@escaping () -> Void) -> Void = stream.map { $0.onClose } ?? context.onClose
+        closed { [weak self] in
+            guard let self else { return }
+            self.carryOut(self.lifecycle.clientDisconnected())
+        }
+        // The task holds the call until the downstream exchange ends (the lifecycle's abort
+        // cancels the transfer, so that is never later than the call's finish).
+        spawn { [self] in
+            do {
+                let raw = try await session.relay({ downstreamID in
+                    self.lifecycle.forwarded(downstreamID: downstreamID)
+                    return Self.request(id: downstreamID, params: params)
+                }, onMessage: { message in
+                    self.progress(message)
+                }, handle: { self.transfer = $0 })
+                self.transfer = nil
+                self.carryOut(self.lifecycle.resultReceived(), raw: raw)
+            } catch {
+                self.transfer = nil
+                let failure = Self.failure(DownstreamError(error))
+                self.carryOut(self.lifecycle.downstreamFailed(failure), failure: failure)
+            }
+        }
+    }
+
+    func cancel(reason: String?) { carryOut(lifecycle.cancelledByClient(reason: reason)) }
+
+    func sessionEnded() { carryOut(lifecycle.sessionEnded()) }
+
+    /// `{"jsonrpc":"2.0","id":<id>,"method":"tools/call","params":<params>}`.
+    static func request(id: Int, params: [UInt8]) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(params.count + 64)
+        body += #"{"jsonrpc":"2.0","id":"#.utf8
+        body += String(id).utf8
+        body += #","method":"tools/call","params":"#.utf8
+        body += params
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+
+    static func failure(_ error: DownstreamError) -> ToolCallLifecycle.Failure {
+        switch error {
+        case .timeout: return .timeout
+        case .rpc(let code, let message): return .rpc(code: code, message: message)
+        default: return .unavailable(error.description)
+        }
+    }
+
+    /// A message from the downstream that is not the response: progress for this call is passed on.
+    private func progress(_ message: JSON) {
+        guard let stream, let ours = caller.downstreamToken, let theirs = caller.progressToken,
+              message["method"]?.stringValue == "notifications/progress",
+              let params = message["params"], params["progressToken"]?.stringValue == ours,
+              lifecycle.progressReceived() == .relayProgress else { return }
+        let relayed = message.setting("params", params.setting("progressToken", theirs))
+        stream.write(MCPReply.event(relayed.serialized()))
+    }
+
+    private func carryOut(_ action: ToolCallLifecycle.Action, raw: [UInt8]? = nil, failure: ToolCallLifecycle.Failure? = nil) {
+        guard case .finish(let reply, let outcome, let abort) = action else { return }
+        timer.stop()
+        relay.finished(self, outcome: outcome, seconds: EventLoop.main.now - startedAt, failure: failure)
+        if let abort {
+            transfer?.cancel()
+            transfer = nil
+            if let downstreamID = abort.downstreamID { relay.cancelDownstream(session, requestID: downstreamID, reason: abort.reason) }
+        }
+        switch reply {
+        case .result:
+            let body = raw.flatMap { RelayedResponse.rewrap($0, id: caller.idBytes, modern: caller.modern, serverInfo: ToolCallRelay.serverInfo) }
+                ?? JSONRPC.error(id: .null, code: JSONRPCCode.downstreamError, message: "invalid downstream response").serialized()
+            answer(body)
+        case .error(let code, let message):
+            var body: [UInt8] = []
+            body += #"{"jsonrpc":"2.0","id":"#.utf8
+            body += caller.idBytes
+            body += #","error":"#.utf8
+            body += JSON.object([("code", .int(code)), ("message", .string(message))]).serialized()
+            body.append(UInt8(ascii: "}"))
+            answer(body)
+        case .nothing:
+            // Cancelled: no JSON-RPC response. A stream ends; a plain exchange ends with 204 so the
+            // connection can carry the client's next request.
+            if let stream { stream.end() } else { context.send(HTTPResponse(status: 204, headers: caller.cors)) }
+        }
+    }
+
+    private func answer(_ message: [UInt8]) {
+        if let stream {
+            stream.write(MCPReply.event(message))
+            stream.end()
+        } else {
+            context.send(HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + caller.cors, body: message))
+        }
+    }
+}

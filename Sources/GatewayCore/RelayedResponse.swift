@@ -1,0 +1,85 @@
+/// A downstream's JSON-RPC response turned into the caller's, as bytes: the caller's id goes in,
+/// `result` or `error` is copied without being parsed into a tree. A 2026-07-28 caller's result
+/// gets what that revision requires of every result and a handshake-era downstream does not send:
+/// `resultType` and `_meta["io.modelcontextprotocol/serverInfo"]` (added, never replacing what
+/// the downstream sent).
+public enum RelayedResponse {
+    /// `{"jsonrpc":"2.0","id":<id>,"<key>":<raw>}` without re-serializing `raw`.
+    public static func envelope(id: [UInt8], key: String, raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count + id.count + 40)
+        out += #"{"jsonrpc":"2.0","id":"#.utf8
+        out += id
+        out += ",\"\(key)\":".utf8
+        out += raw
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// The caller's response for the downstream's `raw` message, or nil when `raw` is not a
+    /// JSON-RPC response object (neither `result` nor `error`).
+    /// - Parameter serverInfo: the serialized serverInfo object to add for a modern caller.
+    public static func rewrap(_ raw: [UInt8], id: [UInt8], modern: Bool, serverInfo: [UInt8]) -> [UInt8]? {
+        raw.withUnsafeBufferPointer { buf -> [UInt8]? in
+            guard let members = JSONScanner.members(buf) else { return nil }
+            if let r = members.range(of: "result") {
+                guard modern, let inner = JSONScanner.members(buf, in: r) else {
+                    return envelope(id: id, key: "result", raw: UnsafeBufferPointer(rebasing: buf[r]))
+                }
+                let result = modernResult(buf, r, inner, serverInfo: serverInfo)
+                return result.withUnsafeBufferPointer { envelope(id: id, key: "result", raw: $0) }
+            }
+            if let r = members.range(of: "error") {
+                return envelope(id: id, key: "error", raw: UnsafeBufferPointer(rebasing: buf[r]))
+            }
+            return nil
+        }
+    }
+
+    static let serverInfoKey = Array(#""io.modelcontextprotocol/serverInfo":"#.utf8)
+
+    /// The result object `buf[r]` (with members `inner`) with `resultType` and the serverInfo
+    /// `_meta` entry added where missing; everything else as sent.
+    static func modernResult(_ buf: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ inner: [JSONScanner.Member],
+                             serverInfo: [UInt8]) -> [UInt8] {
+        // Where to splice: right after the result's `{`, and (when `_meta` is an object without
+        // serverInfo) right after the `_meta` object's `{`.
+        let open = openingBrace(buf, from: r.lowerBound)
+        var head: [UInt8] = []
+        if inner.range(of: "resultType") == nil { head += #""resultType":"complete""#.utf8 }
+        var metaSplice: (at: Int, empty: Bool)?
+        if let m = inner.range(of: "_meta") {
+            if let metaMembers = JSONScanner.members(buf, in: m), metaMembers.range(of: "io.modelcontextprotocol/serverInfo") == nil {
+                metaSplice = (openingBrace(buf, from: m.lowerBound) + 1, metaMembers.isEmpty)
+            }
+        } else {
+            if !head.isEmpty { head.append(UInt8(ascii: ",")) }
+            head += #""_meta":{"#.utf8
+            head += serverInfoKey
+            head += serverInfo
+            head.append(UInt8(ascii: "}"))
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(r.count + head.count + serverInfo.count + 48)
+        out.append(UInt8(ascii: "{"))
+        out += head
+        if !head.isEmpty && !inner.isEmpty { out.append(UInt8(ascii: ",")) }
+        let rest = (open + 1)..<r.upperBound
+        if let (at, empty) = metaSplice {
+            out += UnsafeBufferPointer(rebasing: buf[rest.lowerBound..<at])
+            out += serverInfoKey
+            out += serverInfo
+            if !empty { out.append(UInt8(ascii: ",")) }
+            out += UnsafeBufferPointer(rebasing: buf[at..<rest.upperBound])
+        } else {
+            out += UnsafeBufferPointer(rebasing: buf[rest])
+        }
+        return out
+    }
+
+    private static func openingBrace(_ buf: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var i = start
+        while buf[i] != UInt8(ascii: "{") { i += 1 }
+        return i
+    }
+}

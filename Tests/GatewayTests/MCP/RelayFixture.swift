@@ -1,0 +1,102 @@
+import Drivers
+@testable import Gateway
+import GatewayCore
+import HTTP
+import LoopTesting
+import Reactor
+
+/// A relay wired to a scripted downstream that speaks MCP: `initialize` answers with a session,
+/// notifications get 202, `tools/call` echoes its arguments — or is held open while `holdCalls`.
+@LoopActor
+final class RelayFixture {
+    let transport: ScriptedTransport
+    let pool: DownstreamPool
+    let relay: ToolCallRelay
+    let index: ToolIndex
+    var holdCalls: Bool
+    static let secret = Array("fixture-secret-fixture-secret".utf8)
+
+    init(holdCalls: Bool = false, timeout: Double = 30) {
+        self.holdCalls = holdCalls
+        let transport = ScriptedTransport { _ in nil }
+        self.transport = transport
+        pool = DownstreamPool(timeout: timeout + 5, connectTimeout: 1, transport: transport)
+        relay = ToolCallRelay(pool: pool, log: Log(level: "error", format: .text), timeout: timeout)
+        let record = ServiceRecord(id: 1, name: "svc", url: "http://downstream.test/mcp", createdAt: "", updatedAt: "",
+                                   rawTools: Array(#"[{"name":"echo","inputSchema":{"type":"object"}}]"#.utf8))
+        index = ToolIndex(version: 1, services: [record], pageSize: 100)
+        transport.respond = { [unowned self] request in self.answer(request) }
+    }
+
+    private func answer(_ request: OutgoingRequest) -> ScriptedTransport.Reply? {
+        if request.method == "DELETE" { return .accepted }
+        guard let body = try? JSONParser.parse(request.body), let method = body["method"]?.stringValue else {
+            return .accepted  // a response to a request of the downstream's
+        }
+        guard let id = body["id"] else { return .accepted }
+        switch method {
+        case "initialize":
+            return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"down","version":"1"}}}"#,
+                         headers: [("mcp-session-id", "downstream-session-1")])
+        case "tools/call":
+            if holdCalls { return nil }
+            let arguments = body["params"]?["arguments"] ?? .object([])
+            return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"result":{"content":[{"type":"text","text":\#(arguments.text.debugDescription)}]}}"#)
+        default:
+            return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"error":{"code":-32601,"message":"no"}}"#)
+        }
+    }
+
+    /// The downstream id of the held call (the oldest one).
+    var heldCallID: Int? {
+        transport.heldRequests.compactMap { try? JSONParser.parse($0.body) }.first { $0["method"]?.stringValue == "tools/call" }?["id"]?.intValue
+    }
+
+    /// Downstream ids of every `tools/call` sent, in order.
+    var sentCallIDs: [Int] {
+        transport.requests.compactMap { try? JSONParser.parse($0.body) }
+            .filter { $0["method"]?.stringValue == "tools/call" }.compactMap { $0["id"]?.intValue }
+    }
+
+    /// `notifications/cancelled` the downstream received, by request id.
+    var cancellations: [Int] {
+        transport.requests.compactMap { try? JSONParser.parse($0.body) }
+            .filter { $0["method"]?.stringValue == "notifications/cancelled" }
+            .compactMap { $0["params"]?["requestId"]?.intValue }
+    }
+
+    func session() -> SessionToken {
+        SessionToken.issue(secret: Self.secret, protocolVersion: "2025-11-25", now: 1_000, random: Array(0..<16))
+    }
+
+    /// A `tools/call` request as the endpoint hands it to the relay.
+    func request(id: JSON = .int(1), tool: String = "svc__echo", arguments: JSON = .object([("text", .string("hi"))]),
+                 progressToken: JSON? = nil, session: SessionToken? = nil, modern: Bool = false) -> MCPEndpoint.Request {
+        var params: [(String, JSON)] = [("name", .string(tool)), ("arguments", arguments)]
+        if let progressToken { params.append(("_meta", .object([("progressToken", progressToken)]))) }
+        let body = JSONRPC.request(id: id, method: "tools/call", params: .object(params))
+        return MCPEndpoint.Request(http: HTTPRequest(method: "POST", target: "/mcp", headers: [], body: body.serialized()),
+                                   body: body, id: id, idBytes: id.serialized(), method: "tools/call", params: .object(params),
+                                   modern: modern, version: modern ? "2026-07-28" : "2025-11-25", session: session, acceptsStream: true)
+    }
+
+    /// Starts a call on a fresh sink; returns the sink and a weak view of the context.
+    func call(_ request: MCPEndpoint.Request) -> (RecordingSink, WeakBox<ResponseContext>) {
+        let sink = RecordingSink()
+        let context = sink.context(for: request.http)
+        relay.call(request, context, index: index, cors: [])
+        return (sink, WeakBox(context))
+    }
+}
+
+/// A weak reference a test holds to check that an object is gone.
+@LoopActor
+final class WeakBox<T: AnyObject> {
+    weak var value: T?
+    init(_ value: T) { self.value = value }
+    var isGone: Bool { value == nil }
+}
+
+extension HTTPResponse {
+    var json: JSON? { try? JSONParser.parse(body) }
+}
