@@ -50,6 +50,7 @@
 # Exit status: 0 when every target answered correctly and was measured.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mcp_lib.sh"
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -90,85 +91,6 @@ share_single_cpu "everything shares one core"
 
 make_tmp mcp-gateway-bench-mcp
 
-# wait_ready NAME PID FILE: wait for "READY <port>" in FILE (max 30 s); prints the port.
-wait_ready() {
-    local name=$1 pid=$2 file=$3 port
-    for _ in $(seq 1 300); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during startup; its log:"
-            cat "$file" "$TMP/$name.log" >&2 2>/dev/null || true
-            return 1
-        fi
-        port=$(awk '$1 == "READY" {print $2; exit}' "$file" 2>/dev/null)
-        if [ -n "$port" ]; then echo "$port"; return 0; fi
-        sleep 0.1
-    done
-    log "$name did not print READY within 30 s"
-    return 1
-}
-
-MCP_HEADERS=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
-
-# mcp_session NAME URL: initialize + notifications/initialized; prints the Mcp-Session-Id.
-mcp_session() {
-    local name=$1 url=$2 headers sid status
-    headers="$TMP/$name-init.headers"
-    curl -sS -o "$TMP/$name-init.body" -D "$headers" --max-time 5 -X POST "${MCP_HEADERS[@]}" \
-        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"'$PROTO'","capabilities":{},"clientInfo":{"name":"bench-mcp","version":"1.0"}}}' \
-        "$url" || { log "$name: initialize failed"; return 1; }
-    status=$(head -n1 "$headers" | awk '{print $2}')
-    sid=$(grep -i '^mcp-session-id:' "$headers" | head -n1 | cut -d: -f2- | tr -d ' \r')
-    if [ "$status" != 200 ] || [ -z "$sid" ]; then
-        log "$name: initialize answered $status without a session: $(cat "$TMP/$name-init.body")"
-        return 1
-    fi
-    status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "${MCP_HEADERS[@]}" \
-        -H "Mcp-Session-Id: $sid" -H "MCP-Protocol-Version: $PROTO" \
-        -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url")
-    case "$status" in 200|202) ;; *) log "$name: notifications/initialized answered $status"; return 1 ;; esac
-    echo "$sid"
-}
-
-# mcp_post URL SESSION BODY OUT: POST an MCP request; the body goes to OUT, the status to stdout.
-mcp_post() {
-    curl -sS -o "$4" -w '%{http_code}' --max-time 10 -X POST "${MCP_HEADERS[@]}" \
-        -H "Mcp-Session-Id: $2" -H "MCP-Protocol-Version: $PROTO" -d "$3" "$1"
-}
-
-# write_lua FILE SESSION BODY: a wrk script POSTing BODY with the MCP headers.
-lua_quote() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; }
-write_lua() {
-    cat >"$1" <<EOF
-wrk.method = "POST"
-wrk.body = '$(lua_quote "$3")'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["MCP-Protocol-Version"] = "$PROTO"
-wrk.headers["Mcp-Session-Id"] = "$2"
-EOF
-}
-
-# ---------------------------------------------------------------- gateway
-start_gateway() {
-    local port
-    port=$(free_port)
-    launch_gateway "$port" serve
-    GATEWAY_BASE="http://127.0.0.1:$port"
-    GATEWAY_MCP="$GATEWAY_BASE/mcp"
-    wait_http gateway "$GATEWAY_PID" "$GATEWAY_BASE/livez" || die "gateway did not start"
-    log "gateway $GATEWAY_BIN on 127.0.0.1:$port (pid $GATEWAY_PID, cpu $SERVER_CPU)"
-}
-
-# register NAME URL: admin POST /register; dies unless 201.
-register() {
-    local status
-    status=$(curl -sS -o "$TMP/register-$1.json" -w '%{http_code}' --max-time 30 -X POST \
-        -H "X-API-Key: $API_KEY" -H 'Content-Type: application/json' \
-        -d '{"name":"'"$1"'","url":"'"$2"'"}' "$GATEWAY_BASE/register") || die "register $1 failed"
-    [ "$status" = 201 ] || die "register $1 answered $status: $(cat "$TMP/register-$1.json")"
-    log "registered $1 -> $2: $(grep -o '"toolCount":[0-9]*' "$TMP/register-$1.json")"
-}
-
 # ---------------------------------------------------------------- downstreams
 start_list_downstream() {
     local port
@@ -180,18 +102,6 @@ start_list_downstream() {
     wait_ready tools20 "$LIST_DS_PID" "$TMP/tools20.out" >/dev/null || die "the 20-tool downstream did not start"
     LIST_DS_URL="http://127.0.0.1:$port/mcp"
     log "downstream.py --mode json --tools $LIST_TOOLS on 127.0.0.1:$port (pid $LIST_DS_PID, cpu $CLIENT_CPU)"
-}
-
-start_echo() {
-    local port
-    port=$(free_port)
-    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/echo_mcp.py" --port "$port" \
-        >"$TMP/echo.out" 2>"$TMP/echo.log" &
-    ECHO_PID=$!
-    PIDS+=("$ECHO_PID")
-    wait_ready echo "$ECHO_PID" "$TMP/echo.out" >/dev/null || die "the echo server did not start"
-    ECHO_MCP="http://127.0.0.1:$port/mcp"
-    log "echo server bench/echo_mcp.py ($("$ECHO_PYTHON" -V 2>&1)) on 127.0.0.1:$port (pid $ECHO_PID, cpu $CLIENT_CPU)"
 }
 
 # ---------------------------------------------------------------- nginx
