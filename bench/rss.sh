@@ -46,9 +46,11 @@ make_tmp mcp-gateway-bench-rss
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # drive NAME LUA COUNT: wrk until COUNT requests completed (a request-counting Lua `response`
-# stops each thread's connections once the count is reached); prints the completed count.
+# stops the thread once the count is reached; wrk itself still runs for its duration, which is
+# set from the rate measured in the warm-up, RATE req/s); prints the completed count.
 drive() {
-    local name=$1 lua=$2 count=$3 script="$TMP/$name-drive.lua"
+    local name=$1 lua=$2 count=$3 seconds
+    local script="$TMP/$name-drive.lua"
     cat "$lua" >"$script"
     cat >>"$script" <<LUA
 local done_n = 0
@@ -60,7 +62,8 @@ done = function(summary, latency, requests)
   io.write(string.format("COMPLETED %d\n", summary.requests))
 end
 LUA
-    wrk_run "$name" -t1 -c"$CONNECTIONS" -d600s -s "$script" "$GATEWAY_MCP"
+    seconds=$(awk -v n="$count" -v r="$RATE" 'BEGIN {s = int(n / r * 1.3) + 2; print (s > 900 ? 900 : s)}')
+    wrk_run "$name" -t1 -c"$CONNECTIONS" -d"${seconds}s" -s "$script" "$GATEWAY_MCP"
     awk '$1 == "COMPLETED" {print $2}' "$WRK_OUT"
 }
 
@@ -74,7 +77,11 @@ write_lua "$TMP/list.lua" "$SID" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}
 status=$(mcp_post "$GATEWAY_MCP" "$SID" '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"check"}}}' "$TMP/check.json")
 [ "$status" = 200 ] && grep -q '"text":"check"' "$TMP/check.json" || die "tools/call through the gateway failed: $status $(cat "$TMP/check.json")"
 
-log "warm-up: $WARM_CALLS calls"
+log "rate probe: 3 s of calls"
+wrk_run probe -t1 -c"$CONNECTIONS" -d3s -s "$TMP/call.lua" "$GATEWAY_MCP"
+RATE=$(awk '/^Requests\/sec:/ {print $2}' "$WRK_OUT")
+[ -n "$RATE" ] || die "no rate from the probe"
+log "warm-up: $WARM_CALLS calls (probe: $RATE req/s)"
 drive warm "$TMP/call.lua" "$WARM_CALLS" >/dev/null
 sleep 1
 
@@ -91,7 +98,7 @@ printf '\n%-30s %10s %12s %12s %10s %12s\n' "path" requests "RSS before" "RSS af
 for phase in call list; do
     label="tools/call (relayed)"; [ "$phase" = list ] && label="tools/list (control)"
     growth=$(( AFTER[$phase] - BEFORE[$phase] ))
-    per=$(awk -v g="$growth" -v n="${DONE[$phase]}" 'BEGIN {printf "%.1f", n > 0 ? g * 1024 / n : 0}')
+    per=$(awk -v g="$growth" -v n="${DONE[$phase]}" 'BEGIN {printf "%.1f", (n > 0 ? g * 1024 / n : 0)}')
     printf '%-30s %10s %9s kB %9s kB %7s kB %12s\n' "$label" "${DONE[$phase]}" "${BEFORE[$phase]}" "${AFTER[$phase]}" "$growth" "$per"
 done
 growth=$(( AFTER[call] - BEFORE[call] ))
