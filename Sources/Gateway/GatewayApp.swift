@@ -160,7 +160,12 @@ public final class GatewayApp {
 
     private func setUpMCP() {
         let secret = Array((config.sessionSecret ?? Self.generateKey()).utf8)
-        downstreams = DownstreamPool(timeout: config.toolCallTimeout + 5, connectTimeout: config.downstreamConnectTimeout)
+        let health = DownstreamMonitor.Settings(
+            interval: config.healthCheckInterval,
+            health: .init(downAfter: config.healthDownAfter, degradedLatency: config.healthDegradedLatency),
+            breaker: .init(failureThreshold: config.circuitFailureThreshold, coolDown: config.circuitCoolDown))
+        downstreams = DownstreamPool(timeout: config.toolCallTimeout + 5, connectTimeout: config.downstreamConnectTimeout,
+                                     health: health, log: log)
         let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout)
         relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
         mcp = MCPEndpoint(config: config, log: log, secret: secret, index: { [unowned self] in self.index },

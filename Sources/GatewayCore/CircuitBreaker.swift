@@ -70,6 +70,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// A call admitted while half-open ended without telling (cancelled by its caller): the next
+    /// call may probe at once.
+    public mutating func abandoned(now: Double) {
+        if state == .halfOpen { state = .open(until: now) }
+    }
+
     /// A call (or health check) failed in a way that says the downstream is unwell.
     public mutating func failed(now: Double) -> Transition? {
         switch state {

@@ -57,6 +57,15 @@ public struct Configuration: Sendable {
     public var versionCheckInterval = 1.0
     public var allowedOrigins: [String] = []
     public var sseKeepAlive = 15.0
+    /// Seconds between this replica's health checks of each downstream (jittered ±20%).
+    public var healthCheckInterval = 15.0
+    /// Consecutive failures that open a downstream's circuit, and how long it stays open.
+    public var circuitFailureThreshold = 5
+    public var circuitCoolDown = 10.0
+    /// Consecutive failed checks or calls that mark a downstream `down`.
+    public var healthDownAfter = 2
+    /// Median latency (seconds) of recent successes above which a downstream is `degraded`.
+    public var healthDegradedLatency = 1.0
 
     public init() {}
 
@@ -144,6 +153,11 @@ public struct Configuration: Sendable {
         if let v = try int("TOOLS_PAGE_SIZE", 1...100_000) { c.toolsPageSize = v }
         if let v = try seconds("VERSION_CHECK_INTERVAL") { c.versionCheckInterval = v }
         if let v = try seconds("SSE_KEEPALIVE") { c.sseKeepAlive = v }
+        if let v = try seconds("HEALTH_CHECK_INTERVAL") { c.healthCheckInterval = v }
+        if let v = try int("CIRCUIT_FAILURE_THRESHOLD", 1...1000) { c.circuitFailureThreshold = v }
+        if let v = try seconds("CIRCUIT_COOL_DOWN") { c.circuitCoolDown = v }
+        if let v = try int("HEALTH_DOWN_AFTER", 1...100) { c.healthDownAfter = v }
+        if let v = try seconds("HEALTH_DEGRADED_LATENCY") { c.healthDegradedLatency = v }
         if let v = value("ALLOWED_ORIGINS") {
             c.allowedOrigins = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
         }

@@ -8,6 +8,8 @@ public enum JSONRPCCode {
     public static let downstreamUnavailable = -32001
     public static let downstreamTimeout = -32002
     public static let downstreamError = -32003
+    /// The downstream's circuit is open on this replica: the call failed at once, without trying.
+    public static let circuitOpen = -32004
     public static let headerMismatch = -32020
     public static let unsupportedVersion = -32022
 }

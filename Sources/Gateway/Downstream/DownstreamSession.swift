@@ -66,15 +66,16 @@ public final class DownstreamSession {
 
     /// Sends a request and returns its `result`. A 404 while holding a session means the downstream
     /// forgot it (restart): initialize again and retry once.
-    public func request(_ method: String, params: JSON? = nil,
+    /// `timeout` (seconds) bounds this exchange instead of the session's own (health checks).
+    public func request(_ method: String, params: JSON? = nil, timeout: Double? = nil,
                         onMessage: ((JSON) -> Void)? = nil) async throws(DownstreamError) -> JSON {
         try await initialize()
         do {
-            return try await exchange(method: method, params: params, session: true, onMessage: onMessage).0
+            return try await exchange(method: method, params: params, session: true, timeout: timeout, onMessage: onMessage).0
         } catch DownstreamError.sessionExpired {
             protocolVersion = nil
             try await initialize()
-            return try await exchange(method: method, params: params, session: true, onMessage: onMessage).0
+            return try await exchange(method: method, params: params, session: true, timeout: timeout, onMessage: onMessage).0
         }
     }
 
@@ -91,8 +92,8 @@ public final class DownstreamSession {
         guard status == 202 || status == 200 || status == 204 else { throw DownstreamError.httpStatus(status) }
     }
 
-    private func outgoing(_ body: [UInt8]) -> OutgoingRequest {
-        var r = OutgoingRequest(url: url, timeout: timeout, connectTimeout: connectTimeout)
+    private func outgoing(_ body: [UInt8], timeout: Double? = nil) -> OutgoingRequest {
+        var r = OutgoingRequest(url: url, timeout: timeout ?? self.timeout, connectTimeout: min(connectTimeout, timeout ?? connectTimeout))
         r.body = body
         r.headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
         if let sessionID { r.headers.append(("Mcp-Session-Id", sessionID)) }
@@ -100,12 +101,12 @@ public final class DownstreamSession {
         return r
     }
 
-    private func exchange(method: String, params: JSON?, session: Bool,
+    private func exchange(method: String, params: JSON?, session: Bool, timeout: Double? = nil,
                           onMessage: ((JSON) -> Void)? = nil) async throws(DownstreamError) -> (JSON, IncomingHead) {
         nextID += 1
         let id = nextID
         let body = JSONRPC.request(id: .int(id), method: method, params: params).serialized()
-        let (raw, head) = try await send(body, id: id, session: session, onMessage: onMessage)
+        let (raw, head) = try await send(body, id: id, session: session, timeout: timeout, onMessage: onMessage)
         guard let message = try? JSONParser.parse(raw) else { throw DownstreamError.notMCP("invalid JSON response") }
         return (try Self.unwrap(message), head)
     }
@@ -133,7 +134,7 @@ public final class DownstreamSession {
         }
     }
 
-    private func send(_ body: [UInt8], id: Int, session: Bool, onMessage: ((JSON) -> Void)?,
+    private func send(_ body: [UInt8], id: Int, session: Bool, timeout: Double? = nil, onMessage: ((JSON) -> Void)?,
                       handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> ([UInt8], IncomingHead) {
         let idText = Array(String(id).utf8)
         var isSSE = false
@@ -160,7 +161,7 @@ public final class DownstreamSession {
         }
         let response: IncomingResponse
         do {
-            response = try await transport.perform(outgoing(body), onHead: { head in
+            response = try await transport.perform(outgoing(body, timeout: timeout), onHead: { head in
                 isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
             }, onData: { chunk in
                 guard isSSE else { jsonBody.append(contentsOf: chunk); return }

@@ -2,19 +2,35 @@ import Drivers
 import GatewayCore
 import Reactor
 
-/// One shared, kept-alive downstream session per service. Many clients' calls go over it; the
-/// session's request ids are unique, so responses never cross.
+/// The downstreams this replica talks to: one shared, kept-alive session per service (many
+/// clients' calls go over it; the session's request ids are unique, so responses never cross),
+/// and their health and circuit breakers (`monitor`), checked over the same sessions.
 @LoopActor
 final class DownstreamPool {
     private var sessions: [String: DownstreamSession] = [:]
+    private var urls: [String: String] = [:]
     private let timeout: Double
     private let connectTimeout: Double
     private let transport: any HTTPTransport
+    let monitor: DownstreamMonitor
 
-    init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared) {
+    init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared,
+         health: DownstreamMonitor.Settings = .init(), log: Log = Log(level: "warn", format: .text)) {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.transport = transport
+        monitor = DownstreamMonitor(settings: health, log: log)
+        monitor.check = { [unowned self] name in
+            guard let url = self.urls[name] else { return nil }
+            do {
+                _ = try await self.session(service: name, url: url).request("ping", timeout: min(health.interval, 10))
+                return nil
+            } catch DownstreamError.rpc {
+                return nil  // it answered: alive, even if it does not implement ping
+            } catch {
+                return DownstreamError(error).description
+            }
+        }
     }
 
     func session(service: String, url: String) -> DownstreamSession {
@@ -25,11 +41,14 @@ final class DownstreamPool {
         return s
     }
 
-    /// Drops sessions of services that are gone or moved.
+    /// Follows a new snapshot: sessions of services that are gone or moved are dropped; health is
+    /// tracked for exactly the snapshot's services.
     func retain(_ index: ToolIndex) {
         for (name, s) in sessions where index.service(named: name)?.url != s.url {
             s.close()
             sessions[name] = nil
         }
+        urls = index.serviceURLs
+        monitor.retain(urls.keys)
     }
 }

@@ -37,6 +37,15 @@ final class ToolCallRelay {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
+        if case .reject(let retryAt) = pool.monitor.admit(service.name) {
+            let seconds = max(0, retryAt - EventLoop.main.now)
+            metrics(service.name, "rejected", 0)
+            context.send(MCPReply.error(200, id: id, code: JSONRPCCode.circuitOpen,
+                                        message: "Service \(service.name) is unavailable (circuit open); retrying in \(Int(seconds.rounded(.up)))s",
+                                        data: .object([("service", .string(service.name)), ("retryAfterMs", .int(Int(seconds * 1000)))]),
+                                        headers: cors))
+            return
+        }
         // Downstream params: the original tool name; our own progress token; no modern-era _meta.
         var params = request.params.setting("name", .string(entry.originalName))
         let clientToken = request.params["_meta"]?["progressToken"]
@@ -68,6 +77,13 @@ final class ToolCallRelay {
     func finished(_ call: ToolCall, outcome: ToolCallLifecycle.Outcome, seconds: Double, failure: ToolCallLifecycle.Failure?) {
         if let key = call.key, inflight[key] === call { inflight[key] = nil }
         metrics(call.service, outcome.rawValue, seconds)
+        switch (outcome, failure) {
+        case (.ok, _), (.error, .rpc?): pool.monitor.succeeded(call.service, latency: seconds)
+        case (.timeout, _): pool.monitor.failed(call.service, error: "tool call timed out")
+        case (.error, let failure?): pool.monitor.failed(call.service, error: Self.describe(failure))
+        case (.error, nil): break
+        case (.cancelled, _): pool.monitor.abandoned(call.service)
+        }
         if let failure {
             log(.warn, "tool call failed", [("service", call.service), ("tool", call.tool), ("error", Self.describe(failure))])
         }

@@ -14,21 +14,26 @@ final class RelayFixture {
     let relay: ToolCallRelay
     let index: ToolIndex
     var holdCalls: Bool
+    /// While set, every request to the downstream answers 503 (a downstream that is unwell).
+    var unavailable = false
     static let secret = Array("fixture-secret-fixture-secret".utf8)
 
-    init(holdCalls: Bool = false, timeout: Double = 30) {
+    init(holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init()) {
         self.holdCalls = holdCalls
         let transport = ScriptedTransport { _ in nil }
         self.transport = transport
-        pool = DownstreamPool(timeout: timeout + 5, connectTimeout: 1, transport: transport)
+        pool = DownstreamPool(timeout: timeout + 5, connectTimeout: 1, transport: transport, health: health,
+                              log: Log(level: "error", format: .text))
         relay = ToolCallRelay(pool: pool, log: Log(level: "error", format: .text), timeout: timeout)
         let record = ServiceRecord(id: 1, name: "svc", url: "http://downstream.test/mcp", createdAt: "", updatedAt: "",
                                    rawTools: Array(#"[{"name":"echo","inputSchema":{"type":"object"}}]"#.utf8))
         index = ToolIndex(version: 1, services: [record], pageSize: 100)
+        pool.retain(index)
         transport.respond = { [unowned self] request in self.answer(request) }
     }
 
     private func answer(_ request: OutgoingRequest) -> ScriptedTransport.Reply? {
+        if unavailable { return ScriptedTransport.Reply(status: 503) }
         if request.method == "DELETE" { return .accepted }
         guard let body = try? JSONParser.parse(request.body), let method = body["method"]?.stringValue else {
             return .accepted  // a response to a request of the downstream's
