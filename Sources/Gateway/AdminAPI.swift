@@ -12,6 +12,8 @@ final class AdminAPI {
     private let log: Log
     /// nil when storage is ready; otherwise why not (→ 503).
     private let ready: () -> String?
+    /// A service's health as this replica sees it.
+    var health: (String) -> JSON = { _ in .object([("state", .string("healthy"))]) }
 
     init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
         self.registry = registry
@@ -101,7 +103,7 @@ final class AdminAPI {
     private func list() async throws(AdminError) -> HTTPResponse {
         let services = try await registry.services()
         return .json(200, .object([
-            ("services", .array(services.map { Self.serviceJSON($0, full: false) })),
+            ("services", .array(services.map { Self.serviceJSON($0, full: false).setting("health", health($0.name)) })),
             ("count", .int(services.count)),
         ]))
     }
@@ -111,7 +113,7 @@ final class AdminAPI {
         guard Validation.serviceNameProblem(name) == nil, let record = try await registry.service(named: name) else {
             throw AdminError.notFound("no service named \(name)")
         }
-        return .json(200, Self.serviceJSON(record, full: true))
+        return .json(200, Self.serviceJSON(record, full: true).setting("health", health(record.name)))
     }
 
     // MARK: bodies

@@ -99,6 +99,10 @@ public final class GatewayApp {
         m.gauge("mcp_gateway_redis_up", "1 when the Redis command connection is up (absent Redis: 0).") { [unowned self] in self.redis?.isReady == true ? 1 : 0 }
         m.gauge("mcp_gateway_redis_subscriber_up", "1 when the Redis subscriber connection is up.") { [unowned self] in self.subscriber?.isReady == true ? 1 : 0 }
         m.gauge("mcp_gateway_open_connections", "Open client connections.") { [unowned self] in Double(self.server.connectionCount) }
+        m.gauge("mcp_gateway_downstreams", "Downstream services by health state, as this replica sees them.", labels: ["state"]) { [unowned self] in
+            let counts = self.downstreams.monitor.counts()
+            return DownstreamHealth.State.allCases.map { ([$0.rawValue], Double(counts[$0] ?? 0)) }
+        }
         m.gauge("mcp_gateway_sse_listeners", "Open list_changed listener streams.") { [unowned self] in Double(self.mcp.hub.count) }
         router.add("GET", "/metrics") { _, context in
             context.send(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
@@ -253,6 +257,7 @@ public final class GatewayApp {
             let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned self] in
                 self.storageReady ? nil : (self.storageError ?? "storage is starting")
             })
+            admin.health = { [unowned self] name in self.downstreams.monitor.report(name) }
             admin.mount(on: router)
             self.admin = admin
         } else {
@@ -284,6 +289,9 @@ public final class GatewayApp {
             ("storedVersion", .number(String(sync?.storedVersion ?? index.version))),
             ("services", .int(index.serviceCount)),
             ("tools", .int(index.toolCount)),
+            ("downstreams", .object(DownstreamHealth.State.allCases.map { state in
+                (state.rawValue, .int(downstreams.monitor.counts()[state] ?? 0))
+            })),
             ("connections", .int(server.connectionCount)),
             ("listeners", .int(mcp.hub.count)),
             ("uptimeSeconds", .double((EventLoop.main.now - startedAt).rounded())),

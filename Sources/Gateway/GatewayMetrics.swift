@@ -25,7 +25,7 @@ final class GatewayMetrics {
                                           labels: ["route"])
         mcpRequests = registry.counter("mcp_gateway_mcp_requests_total", "MCP requests on /mcp, by method and protocol era.",
                                        labels: ["method", "era"])
-        toolCalls = registry.counter("mcp_gateway_tool_calls_total", "tools/call relayed, by service and outcome (ok, error, timeout).",
+        toolCalls = registry.counter("mcp_gateway_tool_calls_total", "tools/call relayed, by service and outcome (ok, error, timeout, cancelled, rejected: refused by an open circuit).",
                                      labels: ["service", "outcome"])
         toolCallDuration = registry.histogram("mcp_gateway_tool_call_duration_seconds", "Downstream tools/call latency, by service.",
                                               labels: ["service"])
@@ -48,6 +48,6 @@ final class GatewayMetrics {
     func toolCall(service: String, outcome: String, seconds: Double) {
         let label = serviceLabel(service)
         toolCalls.inc([label, outcome])
-        toolCallDuration.observe(seconds, [label])
+        if outcome != "rejected" { toolCallDuration.observe(seconds, [label]) }
     }
 }

@@ -30,12 +30,7 @@ public final class Log: @unchecked Sendable {
     private static let names: [LogLevel: String] = [.trace: "trace", .debug: "debug", .info: "info", .warn: "warn", .error: "error"]
 
     private func write(_ l: LogLevel, _ message: String, _ fields: [(String, String)]) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var tm = tm()
-        var secs = ts.tv_sec
-        gmtime_r(&secs, &tm)
-        let time = "\(tm.tm_year + 1900)-\(pad(tm.tm_mon + 1))-\(pad(tm.tm_mday))T\(pad(tm.tm_hour)):\(pad(tm.tm_min)):\(pad(tm.tm_sec)).\(pad3(ts.tv_nsec / 1_000_000))Z"
+        let time = Timestamp.iso8601(Timestamp.now)
         var line: String
         if json {
             var pairs: [(String, JSON)] = [("time", .string(time)), ("level", .string(Self.names[l]!)), ("msg", .string(message))]
@@ -51,7 +46,4 @@ public final class Log: @unchecked Sendable {
         line += "\n"
         _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
     }
-
-    private func pad(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    private func pad3(_ v: Int) -> String { v < 10 ? "00\(v)" : v < 100 ? "0\(v)" : "\(v)" }
 }

@@ -501,13 +501,14 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
     assert sorted(by_name) == sorted(x[0] for x in live), "GET /services differs from the live rows"
     for n, url in ((a, json_downstream.url), (b, sse_downstream.url)):
         s = by_name[n]
-        assert set(s) == SERVICE_KEYS, f"list entry keys: {sorted(s)}"
+        assert set(s) == SERVICE_KEYS | {"health"}, f"list entry keys: {sorted(s)}"
+        assert s["health"]["state"] in ("healthy", "degraded", "down"), s["health"]
         check_service_shape(s, n, url, BASIC_TOOLS)
     # one service, with full definitions
     r = admin.service(a)
     assert r.status_code == 200, describe(r)
     one = r.json()
-    assert set(one) == SERVICE_KEYS | {"definitions"}, sorted(one)
+    assert set(one) == SERVICE_KEYS | {"definitions", "health"}, sorted(one)
     check_service_shape(one, a, json_downstream.url, BASIC_TOOLS)
     assert one["createdAt"] == by_name[a]["createdAt"]
     defs = one["definitions"]

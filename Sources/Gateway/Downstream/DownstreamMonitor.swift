@@ -66,6 +66,38 @@ final class DownstreamMonitor {
 
     func state(of name: String) -> Service? { services[name] }
 
+    /// What an operator sees of a service's health (`GET /services`): state, since when, the last
+    /// error, recent latency and the circuit. A service this replica does not track yet is healthy.
+    func report(_ name: String) -> JSON {
+        guard let s = services[name] else { return .object([("state", .string(DownstreamHealth.State.healthy.rawValue))]) }
+        var pairs: [(String, JSON)] = [
+            ("state", .string(s.health.state.rawValue)),
+            ("since", .string(Timestamp.iso8601(s.health.since))),
+        ]
+        if let checked = s.health.lastCheckedAt { pairs.append(("checkedAt", .string(Timestamp.iso8601(checked)))) }
+        if let error = s.health.lastError { pairs.append(("lastError", .string(error))) }
+        if let p50 = s.health.latency(quantile: 0.5), let p99 = s.health.latency(quantile: 0.99) {
+            pairs.append(("latencyMs", .object([("p50", .double(Self.ms(p50))), ("p99", .double(Self.ms(p99)))])))
+        }
+        let circuit: String
+        switch s.breaker.state {
+        case .closed: circuit = "closed"
+        case .open: circuit = "open"
+        case .halfOpen: circuit = "half-open"
+        }
+        pairs.append(("circuit", .string(circuit)))
+        return .object(pairs)
+    }
+
+    static func ms(_ seconds: Double) -> Double { (seconds * 10_000).rounded() / 10 }
+
+    /// Services by state, for `/health` and metrics.
+    func counts() -> [DownstreamHealth.State: Int] {
+        var out: [DownstreamHealth.State: Int] = [:]
+        for s in services.values { out[s.health.state, default: 0] += 1 }
+        return out
+    }
+
     /// Whether a call to `name` may go out now.
     func admit(_ name: String) -> CircuitBreaker.Admission {
         guard let s = services[name] else { return .allow }

@@ -1,0 +1,113 @@
+"""End-to-end tests of downstream health and circuit breaking on a replica, on both registry
+backends: the real binary, the official Python SDK's servers as downstreams, raw HTTP clients.
+
+* a registered downstream is `healthy` (GET /services, GET /services/:name), with its circuit closed;
+* killed, it is `down` within two check intervals (HEALTH_CHECK_INTERVAL=0.5 here), with the last
+  error, and `/health` and `/metrics` count it; calls to it then fail at once with -32004 naming the
+  service (the circuit is open), without reaching anything;
+* another service's calls meanwhile succeed, every one;
+* restarted on the same port, it is `healthy` again and its calls succeed, without any admin action.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from admin_fixtures import (  # noqa: F401  (fixtures are used by name)
+    Admin, Downstream, backend, describe, start_downstream, storage, unique_name, wait_storage_ready,
+)
+from mcp_fixtures import final_message, modern_body, modern_headers
+
+INTERVAL = 0.5
+GATEWAY_ENV = {"HEALTH_CHECK_INTERVAL": str(INTERVAL), "CIRCUIT_FAILURE_THRESHOLD": "2", "CIRCUIT_COOL_DOWN": "0.5",
+               "DOWNSTREAM_CONNECT_TIMEOUT": "1", "DOWNSTREAM_TIMEOUT": "5", "TOOL_CALL_TIMEOUT": "5"}
+
+pytestmark = pytest.mark.deadline(90)
+
+
+def call(url: str, tool: str, rid: int, text: str = "hi") -> tuple[dict, float]:
+    started = time.monotonic()
+    r = httpx.post(url + "/mcp", json=modern_body(rid, "tools/call", {"name": tool, "arguments": {"text": text}}),
+                   headers=modern_headers("tools/call", tool), timeout=10)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200, describe(r)
+    return final_message(r, rid), elapsed
+
+
+def health_of(admin: Admin, name: str) -> dict:
+    r = admin.service(name)
+    assert r.status_code == 200, describe(r)
+    return r.json()["health"]
+
+
+def poll(fn, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def test_down_fail_fast_isolation_and_recovery(start_gateway, storage, start_downstream):
+    gw = start_gateway(**storage.gateway_env, **GATEWAY_ENV)
+    wait_storage_ready(gw.url, redis=storage.backend.has_redis)
+    admin = Admin(gw.url)
+    flaky, steady = start_downstream(), start_downstream()
+    a, b = unique_name("flaky"), unique_name("steady")
+    for name, d in ((a, flaky), (b, steady)):
+        r = admin.register(name, d.url)
+        assert r.status_code == 201, describe(r)
+
+    msg, _ = call(gw.url, f"{a}__echo", 1)
+    assert "result" in msg, msg
+    h = health_of(admin, a)
+    assert h["state"] == "healthy" and h["circuit"] == "closed", h
+    listed = {s["name"]: s["health"]["state"] for s in admin.services().json()["services"]}
+    assert listed[a] == "healthy" and listed[b] == "healthy", listed
+
+    port = flaky.port
+    flaky.stop()
+    killed = time.monotonic()
+    down = poll(lambda: health_of(admin, a)["state"] == "down", 2 * INTERVAL * 1.2 + 1.0)
+    h = health_of(admin, a)
+    assert down, f"not down {time.monotonic() - killed:.2f}s after the kill: {h}"
+    assert h.get("lastError") and "127.0.0.1" not in h["lastError"], h
+    assert httpx.get(gw.url + "/health").json()["downstreams"] == {"healthy": 1, "degraded": 0, "down": 1}
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'mcp_gateway_downstreams{state="down"} 1' in metrics, metrics[-2000:]
+
+    # The circuit is open (two failed checks): calls fail at once, naming the service.
+    assert poll(lambda: health_of(admin, a)["circuit"] in ("open", "half-open"), 3), health_of(admin, a)
+    msg, elapsed = call(gw.url, f"{a}__echo", 2)
+    error = msg.get("error") or {}
+    if error.get("code") != -32004:  # a half-open probe may have been let through; the next is refused
+        msg, elapsed = call(gw.url, f"{a}__echo", 3)
+        error = msg.get("error") or {}
+    assert error.get("code") == -32004, msg
+    assert error["data"]["service"] == a and error["data"]["retryAfterMs"] >= 0, msg
+    assert elapsed < 0.5, f"an open circuit took {elapsed:.3f}s to answer"
+
+    # The other service is not affected.
+    for i in range(20):
+        msg, _ = call(gw.url, f"{b}__echo", 100 + i, text=f"x{i}")
+        assert msg.get("result", {}).get("content", [{}])[0].get("text") == f"x{i}", msg
+
+    # Back on the same port: healthy again, without an admin call.
+    again = Downstream("--port", str(port))
+    try:
+        assert poll(lambda: health_of(admin, a)["state"] == "healthy", 10), health_of(admin, a)
+        msg = {}
+        for i in range(20):
+            msg, _ = call(gw.url, f"{a}__echo", 200 + i)
+            if "result" in msg:
+                break
+            time.sleep(0.2)
+        assert "result" in msg, msg
+        assert health_of(admin, a)["circuit"] == "closed"
+    finally:
+        again.stop()
+        admin.close()
