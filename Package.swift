@@ -38,7 +38,7 @@ let package = Package(
         // The I/O shells, driven on the real loop without sockets: a loop thread for tests, a
         // recording response sink, a scripted downstream transport.
         .target(name: "LoopTesting", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], path: "Tests/LoopTesting", swiftSettings: swiftSettings),
-        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor"], swiftSettings: swiftSettings),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor", "HTTP", "GatewayCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "LoopTesting", "HTTP", "Drivers", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
     ]
 )

@@ -21,7 +21,7 @@ public final class DownstreamSession {
     /// Curl on the loop in the gateway; a scripted transport in tests.
     let transport: any HTTPTransport
 
-    public init(url: String, timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared) {
+    public init(url: String, timeout: Double, connectTimeout: Double, transport: any HTTPTransport = ReactorHTTPClient.shared) {
         self.url = url
         self.transport = transport
         self.timeout = timeout

@@ -14,7 +14,7 @@ final class DownstreamPool {
     private let transport: any HTTPTransport
     let monitor: DownstreamMonitor
 
-    init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = CurlClient.shared,
+    init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = ReactorHTTPClient.shared,
          health: DownstreamMonitor.Settings = .init(), log: Log = Log(level: "warn", format: .text)) {
         self.timeout = timeout
         self.connectTimeout = connectTimeout

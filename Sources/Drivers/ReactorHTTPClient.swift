@@ -1,0 +1,176 @@
+import CGatewayShims
+import GatewayCore
+import Glibc
+import Reactor
+
+/// Outgoing HTTP/1.1 on the loop itself, for the downstream hot path: kept-alive connections
+/// pooled per origin, the request written straight from its bytes with one `send`, the response
+/// parsed with http-parser as it arrives, timeouts as timers. It takes plain `http://` URLs whose
+/// host is an IP literal or `localhost` (no name lookup on the loop); everything else — https,
+/// host names — goes to `fallback` (curl, which resolves on its own threads and speaks TLS).
+@LoopActor
+public final class ReactorHTTPClient: HTTPTransport {
+    public static let shared = ReactorHTTPClient(fallback: CurlClient.shared)
+
+    public struct Limits: Sendable {
+        /// Idle kept-alive connections kept per origin.
+        public var maxIdlePerOrigin = 64
+        /// Seconds an idle connection is kept.
+        public var idleTimeout = 30.0
+        public init() {}
+    }
+
+    let fallback: any HTTPTransport
+    let limits: Limits
+    private var idle: [HTTPOrigin: [ClientConnection]] = [:]
+    /// Connections carrying an exchange.
+    private var active: [ObjectIdentifier: ClientConnection] = [:]
+    /// Closed connections, freed after the callback that closed them returns.
+    private var graveyard: [ClientConnection] = []
+    /// Requests in flight, by the key their handles carry.
+    private var exchanges: [UnsafeMutableRawPointer: ClientExchange] = [:]
+    private var serials: UInt64 = 0
+    public private(set) var connectionsOpened = 0
+
+    public init(fallback: any HTTPTransport, limits: Limits = Limits()) {
+        self.fallback = fallback
+        self.limits = limits
+    }
+
+    public var idleConnectionCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    public var inFlightCount: Int { exchanges.count }
+
+    public func perform(_ request: OutgoingRequest, onHead: ((IncomingHead) -> Void)?,
+                        onData: (([UInt8]) -> Void)?, handle: ((TransferHandle) -> Void)?) async throws -> IncomingResponse {
+        guard let (origin, target) = HTTPOrigin.parse(request.url) else {
+            return try await fallback.perform(request, onHead: onHead, onData: onData, handle: handle)
+        }
+        serials += 1
+        let exchange = ClientExchange(serial: serials, origin: origin, bytes: Self.encode(request, origin: origin, target: target),
+                                      timeout: request.timeout, connectTimeout: request.connectTimeout, onHead: onHead, onData: onData)
+        let key = Unmanaged.passUnretained(exchange).toOpaque()
+        exchanges[key] = exchange
+        handle?(TransferHandle(transport: self, key: key, serial: exchange.serial))
+        defer { exchanges[key] = nil }
+        return try await withCheckedThrowingContinuation { c in
+            exchange.continuation = c
+            start(exchange, reuse: true)
+        }
+    }
+
+    /// Puts the exchange on an idle connection to its origin, or a new one.
+    func start(_ exchange: ClientExchange, reuse: Bool) {
+        var conn: ClientConnection?
+        if reuse {
+            while let candidate = idle[exchange.origin]?.popLast() {
+                if candidate.isUsable { conn = candidate; break }
+                candidate.close(reason: "stale")
+            }
+        }
+        if conn == nil {
+            connectionsOpened += 1
+            conn = ClientConnection(origin: exchange.origin, client: self)
+        }
+        active[ObjectIdentifier(conn!)] = conn
+        conn!.send(exchange)
+    }
+
+    /// A connection finished its exchange and may carry the next one.
+    func release(_ conn: ClientConnection) {
+        active[ObjectIdentifier(conn)] = nil
+        var list = idle[conn.origin] ?? []
+        guard list.count < limits.maxIdlePerOrigin else { conn.close(reason: "pool full"); return }
+        list.append(conn)
+        idle[conn.origin] = list
+        conn.parkIdle(timeout: limits.idleTimeout)
+    }
+
+    /// A connection closed: it leaves the pool, and is freed once the callback that closed it
+    /// has returned (never inside its own callback).
+    func closed(_ conn: ClientConnection) {
+        active[ObjectIdentifier(conn)] = nil
+        if var list = idle[conn.origin], let i = list.firstIndex(where: { $0 === conn }) {
+            list.remove(at: i)
+            idle[conn.origin] = list.isEmpty ? nil : list
+        }
+        graveyard.append(conn)
+        if graveyard.count == 1 { spawn { [self] in graveyard.removeAll() } }
+    }
+
+    public func cancel(_ handle: TransferHandle) {
+        guard let exchange = exchanges[handle.key], exchange.serial == handle.serial else { return }
+        if let conn = exchange.connection { conn.abort(exchange, TransferError.cancelled) } else { exchange.finish(.failure(TransferError.cancelled)) }
+    }
+
+    /// Closes every idle connection (shutdown).
+    public func closeIdle() {
+        for list in idle.values { for c in list { c.close(reason: "shutdown") } }
+        idle.removeAll()
+    }
+
+    /// The request head and body as one buffer: one `send` in the common case.
+    static func encode(_ request: OutgoingRequest, origin: HTTPOrigin, target: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(request.body.count + 256)
+        out += request.method.utf8
+        out.append(0x20)
+        out += target.utf8
+        out += " HTTP/1.1\r\nHost: ".utf8
+        out += origin.hostHeader.utf8
+        out += "\r\n".utf8
+        for h in request.headers {
+            out += h.name.utf8
+            out += ": ".utf8
+            out += h.value.utf8
+            out += "\r\n".utf8
+        }
+        if request.method != "GET" || !request.body.isEmpty {
+            out += "Content-Length: ".utf8
+            out += String(request.body.count).utf8
+            out += "\r\n".utf8
+        }
+        out += "\r\n".utf8
+        out += request.body
+        return out
+    }
+}
+
+/// One request on the reactor client: its bytes, callbacks and continuation, until it ends.
+@LoopActor
+final class ClientExchange {
+    let serial: UInt64
+    let origin: HTTPOrigin
+    let bytes: [UInt8]
+    let timeout: Double
+    let connectTimeout: Double
+    var onHead: ((IncomingHead) -> Void)?
+    var onData: (([UInt8]) -> Void)?
+    var continuation: CheckedContinuation<IncomingResponse, any Error>?
+    /// The connection carrying it (the client's `active` table owns the connection).
+    unowned(unsafe) var connection: ClientConnection?
+    var head: IncomingHead?
+    var body: [UInt8] = []
+    /// Whether any byte of the response arrived (a reused connection that dies before that is
+    /// retried once on a fresh one).
+    var answered = false
+    var retried = false
+
+    init(serial: UInt64, origin: HTTPOrigin, bytes: [UInt8], timeout: Double, connectTimeout: Double,
+         onHead: ((IncomingHead) -> Void)?, onData: (([UInt8]) -> Void)?) {
+        self.serial = serial
+        self.origin = origin
+        self.bytes = bytes
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.onHead = onHead
+        self.onData = onData
+    }
+
+    func finish(_ result: Result<IncomingResponse, any Error>) {
+        let c = continuation
+        continuation = nil
+        onHead = nil
+        onData = nil
+        c?.resume(with: result)
+    }
+}

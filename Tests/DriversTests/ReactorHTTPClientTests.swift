@@ -1,0 +1,174 @@
+@testable import Drivers
+import GatewayCore
+import HTTP
+import LoopTesting
+import Reactor
+import Testing
+
+/// The reactor's HTTP client against the gateway's own HTTP server on loopback: keep-alive reuse,
+/// streamed bodies, a server that closes idle connections, timeouts, cancellation, refused
+/// connections, and what it hands to its fallback.
+@Suite struct ReactorHTTPClientTests {
+    /// One server for the whole test process (a server lives as long as the process: its
+    /// before-sleep hook refers to it). Tests route by path.
+    @LoopActor static var server: HTTPServer?
+    @LoopActor static var routes: [String: @LoopActor (HTTPRequest, ResponseContext) -> Void] = [:]
+
+    @LoopActor static func base(idleTimeout: Double = 60) throws -> String {
+        if server == nil {
+            var limits = HTTPLimits()
+            limits.idleTimeout = 1.0
+            let s = HTTPServer(limits: limits, logger: { _, _ in }) { request, context in
+                if let route = routes[request.path] { route(request, context) } else { context.send(HTTPResponse(status: 404)) }
+            }
+            try s.listen(host: "127.0.0.1", port: 0)
+            server = s
+        }
+        return "http://127.0.0.1:\(server!.boundPort)"
+    }
+
+    @LoopActor static func request(_ url: String, body: String = "", timeout: Double = 5) -> OutgoingRequest {
+        var r = OutgoingRequest(url: url, timeout: timeout, connectTimeout: 1)
+        r.body = Array(body.utf8)
+        r.headers = [("Content-Type", "application/json")]
+        return r
+    }
+
+    @Test func postsAndReusesOneConnection() async throws {
+        try await onLoop {
+            let base = try Self.base()
+            Self.routes["/echo"] = { request, context in
+                context.send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: request.body))
+            }
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            for i in 0..<10 {
+                let response = try await client.perform(Self.request(base + "/echo", body: #"{"n":\#(i)}"#))
+                #expect(response.head.status == 200)
+                #expect(response.head.header("content-type") == "application/json")
+                #expect(String(decoding: response.body, as: UTF8.self) == #"{"n":\#(i)}"#)
+            }
+            #expect(client.connectionsOpened == 1, "kept alive")
+            #expect(client.idleConnectionCount == 1)
+            #expect(client.inFlightCount == 0)
+        }
+    }
+
+    @Test func streamsAChunkedBodyAsItArrives() async throws {
+        try await onLoop {
+            let base = try Self.base()
+            Self.routes["/stream"] = { _, context in
+                let stream = context.startStream(headers: [("Content-Type", "text/event-stream")])
+                spawn {
+                    for i in 0..<5 {
+                        stream.write(Array("data: \(i)\n\n".utf8))
+                        await sleep(seconds: 0.005)
+                    }
+                    stream.end()
+                }
+            }
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            var chunks: [String] = []
+            var head: IncomingHead?
+            let response = try await client.perform(Self.request(base + "/stream"), onHead: { head = $0 },
+                                                    onData: { chunks.append(String(decoding: $0, as: UTF8.self)) }, handle: nil)
+            #expect(head?.header("content-type") == "text/event-stream")
+            #expect(response.body.isEmpty)
+            #expect(chunks.joined() == (0..<5).map { "data: \($0)\n\n" }.joined())
+            #expect(chunks.count >= 2, "delivered as it arrived, not at the end")
+            // The connection is reusable after a chunked body.
+            let again = try await client.perform(Self.request(base + "/stream"))
+            #expect(String(decoding: again.body, as: UTF8.self).hasPrefix("data: 0"))
+            #expect(client.connectionsOpened == 1)
+        }
+    }
+
+    @Test func aConnectionTheServerClosedWhileIdleIsReplacedTransparently() async throws {
+        try await onLoop {
+            let base = try Self.base()
+            Self.routes["/ok"] = { _, context in context.send(.json(200, .object([("ok", .bool(true))]))) }
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            _ = try await client.perform(Self.request(base + "/ok"))
+            await sleep(seconds: 1.4)  // the server's idle timeout (1 s) closes it
+            let response = try await client.perform(Self.request(base + "/ok"))
+            #expect(response.head.status == 200)
+            #expect(client.connectionsOpened == 2)
+        }
+    }
+
+    @Test func aSlowAnswerTimesOutAndFreesTheExchange() async throws {
+        let outcome = try await onLoop { () -> String in
+            let base = try Self.base()
+            Self.routes["/never"] = { _, _ in }
+            Self.routes["/ok"] = { _, context in context.send(.json(200, .object([("ok", .bool(true))]))) }
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            _ = try await client.perform(Self.request(base + "/ok"))  // connected: what follows is the response timeout
+            let started = EventLoop.clock()
+            do {
+                _ = try await client.perform(Self.request(base + "/never", timeout: 0.1))
+                return "answered"
+            } catch TransferError.timeout {
+                let elapsed = EventLoop.clock() - started
+                #expect(elapsed < 2)
+                #expect(client.inFlightCount == 0)
+                #expect(client.idleConnectionCount == 0, "a timed-out connection is not reused")
+                return "timeout"
+            }
+        }
+        #expect(outcome == "timeout")
+    }
+
+    @Test func aCancelledExchangeFailsAtOnce() async throws {
+        let outcome = try await onLoop { () -> String in
+            let base = try Self.base()
+            Self.routes["/hang"] = { _, _ in }
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            var handle: TransferHandle?
+            spawn { await sleep(seconds: 0.05); handle?.cancel() }
+            do {
+                _ = try await client.perform(Self.request(base + "/hang"), onHead: nil, onData: nil, handle: { handle = $0 })
+                return "answered"
+            } catch TransferError.cancelled {
+                return "cancelled"
+            }
+        }
+        #expect(outcome == "cancelled")
+    }
+
+    @Test func aRefusedConnectionIsAConnectError() async throws {
+        let outcome = await onLoop { () -> String in
+            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            do {
+                _ = try await client.perform(Self.request("http://127.0.0.1:1/mcp"))
+                return "answered"
+            } catch TransferError.connect(let message) {
+                return message.isEmpty ? "empty" : "connect"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(outcome == "connect")
+    }
+
+    @Test func httpsAndHostNamesGoToTheFallback() async throws {
+        let urls = try await onLoop { () -> [String] in
+            let fallback = ScriptedTransport { _ in .json("{}") }
+            let client = ReactorHTTPClient(fallback: fallback)
+            _ = try await client.perform(Self.request("https://127.0.0.1:8443/mcp"))
+            _ = try await client.perform(Self.request("http://downstream.internal/mcp"))
+            #expect(client.connectionsOpened == 0)
+            return fallback.requests.map(\.url)
+        }
+        #expect(urls == ["https://127.0.0.1:8443/mcp", "http://downstream.internal/mcp"])
+    }
+
+    @Test func encodesTheRequestLineHostAndLength() async {
+        let text = await onLoop { () -> String in
+            var r = OutgoingRequest(url: "http://[::1]:9000/mcp?x=1", timeout: 1, connectTimeout: 1)
+            r.body = Array("{}".utf8)
+            r.headers = [("Accept", "application/json")]
+            let (origin, target) = HTTPOrigin.parse(r.url)!
+            return String(decoding: ReactorHTTPClient.encode(r, origin: origin, target: target), as: UTF8.self)
+        }
+        #expect(text == "POST /mcp?x=1 HTTP/1.1\r\nHost: [::1]:9000\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    }
+}
