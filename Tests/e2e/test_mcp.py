@@ -509,6 +509,64 @@ def test_modern_result_fields(federation):
             assert res.get("structuredContent") == {"result": 3}, res
 
 
+def test_modern_request_without_envelope_is_400_32602(federation):
+    """A 2026-07-28 request whose params._meta lacks clientCapabilities or protocolVersion (or has no _meta)
+    is invalid params, checked before the headers (which are wrong here too)."""
+    echo = federation.tool("json", "echo")
+    problems = []
+    with httpx.Client(timeout=10) as h:
+        for label, drop in (("no clientCapabilities", "io.modelcontextprotocol/clientCapabilities"),
+                            ("no protocolVersion", "io.modelcontextprotocol/protocolVersion"), ("no _meta", None)):
+            body = modern_body(1, "tools/call", {"name": echo, "arguments": {"text": "x"}})
+            if drop:
+                del body["params"]["_meta"][drop]
+            else:
+                del body["params"]["_meta"]
+            r = h.post(federation.url, json=body, headers=modern_headers("tools/list", "other"))
+            m = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            if r.status_code != 400 or m.get("error", {}).get("code") != -32602 or m.get("id") != 1:
+                problems.append(f"{label}: expected 400 with -32602 and id 1; got {describe(r)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_modern_mcp_name_may_be_base64_encoded(federation):
+    """`Mcp-Name: =?base64?…?=` is decoded before it is compared; a malformed or non-canonical encoding
+    never matches."""
+    import base64
+    echo = federation.tool("json", "echo")
+    encoded = "=?base64?" + base64.b64encode(echo.encode()).decode() + "?="
+    call = modern_body(1, "tools/call", {"name": echo, "arguments": {"text": "b64"}})
+    with httpx.Client(timeout=10) as h:
+        r = h.post(federation.url, json=call, headers=modern_headers("tools/call", encoded))
+        assert r.status_code == 200, describe(r)
+        assert final_message(r, 1)["result"]["content"][0]["text"] == "b64", describe(r)
+        canonical = base64.b64encode(echo.encode()).decode()
+        for bad in ("=?base64?" + canonical.rstrip("=") + "?=", "=?base64?not*base64?=",
+                    "=?base64?" + base64.b64encode(b"other__tool").decode() + "?="):
+            r = h.post(federation.url, json=call, headers=modern_headers("tools/call", bad))
+            assert r.status_code == 400 and r.json()["error"]["code"] == -32020, f"{bad}: {describe(r)}"
+
+
+def test_modern_results_carry_server_info(federation):
+    """Every 2026-07-28 result carries _meta["io.modelcontextprotocol/serverInfo"]: discover, tools/list,
+    and relayed tools/call results (from JSON and SSE downstreams alike)."""
+    key = "io.modelcontextprotocol/serverInfo"
+    with httpx.Client(timeout=10) as h:
+        results = {}
+        r = h.post(federation.url, json=modern_body(1, "server/discover"), headers=modern_headers("server/discover"))
+        results["server/discover"] = final_message(r, 1)["result"]
+        r = h.post(federation.url, json=modern_body(2, "tools/list"), headers=modern_headers("tools/list"))
+        results["tools/list"] = final_message(r, 2)["result"]
+        for which in ("json", "sse"):
+            name = federation.tool(which, "echo")
+            r = h.post(federation.url, json=modern_body(3, "tools/call", {"name": name, "arguments": {"text": "i"}}),
+                       headers=modern_headers("tools/call", name))
+            results[f"tools/call ({which})"] = final_message(r, 3)["result"]
+    for label, res in results.items():
+        info = (res.get("_meta") or {}).get(key)
+        assert isinstance(info, dict) and info.get("name") == "mcp-gateway" and info.get("version"), f"{label}: {res}"
+
+
 def test_modern_header_mismatch_is_400_32020(federation):
     """Mcp-Method / Mcp-Name / MCP-Protocol-Version must match the body; an absent header does not match
     (the reference SDK server answers an absent Mcp-Method or Mcp-Name with 400 -32020 too)."""

@@ -28,7 +28,7 @@ final class ToolCallRelay {
     var cancellableCount: Int { inflight.count }
 
     func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, cors: [(name: String, value: String)]) {
-        let id = request.id!
+        let id = request.id
         guard let name = request.params["name"]?.stringValue else {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "params.name must be a string", headers: cors))
             return

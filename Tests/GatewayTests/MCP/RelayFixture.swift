@@ -79,16 +79,14 @@ final class RelayFixture {
                  progressToken: JSON? = nil, session: SessionToken? = nil, modern: Bool = false) -> MCPEndpoint.Request {
         var params: [(String, JSON)] = [("name", .string(tool)), ("arguments", arguments)]
         if let progressToken { params.append(("_meta", .object([("progressToken", progressToken)]))) }
-        let body = JSONRPC.request(id: id, method: "tools/call", params: .object(params))
-        return MCPEndpoint.Request(http: HTTPRequest(method: "POST", target: "/mcp", headers: [], body: body.serialized()),
-                                   body: body, id: id, idBytes: id.serialized(), method: "tools/call", params: .object(params),
-                                   modern: modern, version: modern ? "2026-07-28" : "2025-11-25", session: session, acceptsStream: true)
+        return MCPCall(id: id, method: "tools/call", params: .object(params), modern: modern,
+                       version: modern ? "2026-07-28" : "2025-11-25", session: session, acceptsStream: true)
     }
 
     /// Starts a call on a fresh sink; returns the sink and a weak view of the context.
     func call(_ request: MCPEndpoint.Request) -> (RecordingSink, WeakBox<ResponseContext>) {
         let sink = RecordingSink()
-        let context = sink.context(for: request.http)
+        let context = sink.context(for: HTTPRequest(method: "POST", target: "/mcp", headers: []))
         relay.call(request, context, index: index, cors: [])
         return (sink, WeakBox(context))
     }

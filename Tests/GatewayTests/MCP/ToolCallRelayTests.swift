@@ -42,7 +42,7 @@ import Testing
             let f = RelayFixture()
             let sink = RecordingSink()
             let request = f.request()
-            let context = sink.context(for: request.http)
+            let context = sink.context(for: HTTPRequest(method: "POST", target: "/mcp", headers: []))
             var call: ToolCall? = ToolCall(relay: f.relay, lifecycle: ToolCallLifecycle(service: "svc", timeout: 30),
                                            session: f.pool.session(service: "svc", url: "http://downstream.test/mcp"), tool: "echo",
                                            key: nil, caller: .init(idBytes: Array("1".utf8), modern: false, cors: [], progressToken: nil, downstreamToken: nil),
