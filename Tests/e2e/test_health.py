@@ -76,9 +76,13 @@ def test_down_fail_fast_isolation_and_recovery(start_gateway, storage, start_dow
     h = health_of(admin, a)
     assert down, f"not down {time.monotonic() - killed:.2f}s after the kill: {h}"
     assert h.get("lastError") and "127.0.0.1" not in h["lastError"], h
-    assert httpx.get(gw.url + "/health").json()["downstreams"] == {"healthy": 1, "degraded": 0, "down": 1}
+    # (on the shared PostgreSQL, other tests' services are in the index too)
+    report = httpx.get(gw.url + "/health").json()
+    assert report["downstreams"]["down"] >= 1 and report["downstreams"]["healthy"] >= 1, report
+    assert sum(report["downstreams"].values()) == report["services"], report
     metrics = httpx.get(gw.url + "/metrics").text
-    assert 'mcp_gateway_downstreams{state="down"} 1' in metrics, metrics[-2000:]
+    down = [line for line in metrics.splitlines() if line.startswith('mcp_gateway_downstreams{state="down"}')]
+    assert down and float(down[0].split()[-1]) == report["downstreams"]["down"], (down, report)
 
     # The circuit is open (two failed checks): calls fail at once, naming the service.
     assert poll(lambda: health_of(admin, a)["circuit"] in ("open", "half-open"), 3), health_of(admin, a)
