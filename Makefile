@@ -6,7 +6,7 @@ ifeq ($(shell command -v swift 2>/dev/null),)
 export PATH := /opt/swift/usr/bin:$(PATH)
 endif
 
-.PHONY: deps venv build build-debug run test e2e unit bench clean
+.PHONY: deps venv build build-debug run test e2e unit bench clean fuzz
 
 deps:
 	scripts/deps.sh
@@ -36,6 +36,12 @@ unit: deps
 e2e:
 	scripts/test.sh --no-build -- $(PYTEST_ARGS)
 
+# The libFuzzer targets (fuzz/): build, then run each for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/build.sh
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 bench: deps build
 	@set -e; for f in bench/*.sh; do \
 	  [ -e "$$f" ] || continue; \
@@ -44,7 +50,7 @@ bench: deps build
 	done
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz
 
 # A local cluster: PostgreSQL + Redis, $(REPLICAS) gateway replicas (default 3), nginx in front, in .cluster/
 # (scripts/cluster.sh; its environment lands in .cluster/cluster.env).

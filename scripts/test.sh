@@ -36,6 +36,14 @@ if [ "$BUILD" = 1 ]; then
   swift build --build-tests || { echo "test.sh: swift build failed" >&2; exit 1; }
   echo "== swift test --skip-build"
   swift test --skip-build || { echo "test.sh: unit tests failed" >&2; status=1; }
+  # A few seconds of each fuzz target over the seed corpus (make fuzz runs them longer).
+  echo "== fuzz smoke (fuzz/build.sh, fuzz/run.sh ${FUZZ_SMOKE_SECONDS:-5})"
+  if fuzz/build.sh; then
+    fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" || { echo "test.sh: a fuzz target failed" >&2; status=1; }
+  else
+    echo "test.sh: fuzz targets did not build" >&2
+    status=1
+  fi
 fi
 
 export GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/.build/debug/mcp-gateway}"

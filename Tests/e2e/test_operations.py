@@ -406,12 +406,16 @@ def test_openapi_storage_unavailable_is_documented(start_gateway):
         spec.check("/health", "get", health)
         assert health.json()["status"] == "degraded", health.text
         assert health.json()["storage"]["state"] != "up", health.text
+        # What the driver said (host, port, user, "refused") goes to the log, never to a client.
+        for leak in (str(port), "nobody", "127.0.0.1", "refused", "postgres://"):
+            assert leak not in health.text, f"/health shows driver detail {leak!r}: {health.text}"
         for method, path, doc_path in [("GET", "/services", "/services"), ("GET", "/services/abc", "/services/{name}"),
                                        ("DELETE", "/delete/abc", "/delete/{name}"),
                                        ("PUT", "/update/abc", "/update/{name}")]:
             r = c.request(method, path, headers=admin_headers())
             assert r.status_code == 503, f"{method} {path} with storage down: {describe(r)}"
             assert r.json()["error"]["code"] == "storage_unavailable", describe(r)
+            assert str(port) not in r.text and "nobody" not in r.text and "refused" not in r.text, describe(r)
             spec.check(doc_path, method.lower(), r)
         r = c.post("/register", json={"name": fresh("x"), "url": "http://127.0.0.1:9/mcp"}, headers=admin_headers())
         assert r.status_code == 503, describe(r)
