@@ -50,13 +50,18 @@ final class AdminAPI {
             context.send(AdminError.unavailable(notReady).response)
             return
         }
+        let log = self.log
         spawn {
             do {
                 context.send(try await body())
-            } catch let error as AdminError {
-                context.send(error.response)
             } catch {
-                context.send(AdminError.internalError("\(error)").response)
+                let error = error as? AdminError ?? .internalError("\(error)")
+                // Storage and internal failures answer with a stable message; the detail is logged.
+                if let detail = error.detail {
+                    log(.warn, "admin request failed", [("route", context.route), ("status", String(error.status)),
+                                                        ("request_id", context.requestTag), ("error", detail)])
+                }
+                context.send(error.response)
             }
         }
     }
@@ -168,14 +173,35 @@ enum AdminError: Error {
     case unavailable(String)
     case internalError(String)
 
+    /// What the client sees. Storage and internal failures get a stable message: their detail
+    /// (a driver's words) is for the log, never for a client.
     var response: HTTPResponse {
         switch self {
         case .badRequest(let m): return .error(400, code: "bad_request", message: m)
         case .notFound(let m): return .error(404, code: "not_found", message: m)
         case .conflict(let m): return .error(409, code: "conflict", message: m)
         case .downstream(let m): return .error(502, code: "downstream_error", message: m)
-        case .unavailable(let m): return .error(503, code: "storage_unavailable", message: m)
-        case .internalError(let m): return .error(500, code: "internal", message: m)
+        case .unavailable: return .error(503, code: "storage_unavailable", message: "storage is unavailable; retry later")
+        case .internalError: return .error(500, code: "internal", message: "internal error; see the gateway's log")
+        }
+    }
+
+    var status: Int {
+        switch self {
+        case .badRequest: return 400
+        case .notFound: return 404
+        case .conflict: return 409
+        case .downstream: return 502
+        case .unavailable: return 503
+        case .internalError: return 500
+        }
+    }
+
+    /// The detail that goes to the log instead of the response.
+    var detail: String? {
+        switch self {
+        case .unavailable(let m), .internalError(let m): return m
+        default: return nil
         }
     }
 

@@ -19,9 +19,8 @@ public final class GatewayApp {
     var store: (any RegistryStore)?
     var registry: Registry?
     var redis: RedisClient?
-    var subscriber: RedisClient?
     var sync: IndexSync?
-    var changeSignal: ChangeSignal!
+    var bus: ReplicaBus!
     /// The current snapshot; swapped whole on reload.
     var index = ToolIndex.empty
     var storageReady = false
@@ -97,7 +96,7 @@ public final class GatewayApp {
         m.counter("mcp_gateway_index_deltas_total", "Index deltas (one service patched) since start.") { [unowned self] in Double(self.sync?.deltas ?? 0) }
         m.gauge("mcp_gateway_storage_up", "1 when storage answers.") { [unowned self] in self.storageReady && (self.store?.isHealthy ?? false) ? 1 : 0 }
         m.gauge("mcp_gateway_redis_up", "1 when the Redis command connection is up (absent Redis: 0).") { [unowned self] in self.redis?.isReady == true ? 1 : 0 }
-        m.gauge("mcp_gateway_redis_subscriber_up", "1 when the Redis subscriber connection is up.") { [unowned self] in self.subscriber?.isReady == true ? 1 : 0 }
+        m.gauge("mcp_gateway_redis_subscriber_up", "1 when the Redis subscriber connection is up.") { [unowned self] in self.bus.subscriber?.isReady == true ? 1 : 0 }
         m.gauge("mcp_gateway_open_connections", "Open client connections.") { [unowned self] in Double(self.server.connectionCount) }
         m.gauge("mcp_gateway_downstreams", "Downstream services by health state, as this replica sees them.", labels: ["state"]) { [unowned self] in
             let counts = self.downstreams.monitor.counts()
@@ -137,7 +136,7 @@ public final class GatewayApp {
             let client = RedisClient(settings: r, name: "commands", log: { [log] level, m in log(level, m) })
             redis = client
         }
-        changeSignal = ChangeSignal(redis: redis, log: log)
+        bus = ReplicaBus(redis: redis, log: log)
         switch config.storage {
         case .postgres(let settings):
             let pool = PGPool(settings: settings, size: config.dbPoolSize, connectTimeout: config.dbConnectTimeout,
@@ -155,7 +154,7 @@ public final class GatewayApp {
             store = sqlite
         }
         if let store {
-            let registry = Registry(store: store, signal: changeSignal, config: config, log: log)
+            let registry = Registry(store: store, signal: bus, config: config, log: log)
             registry.onChange = { [unowned self] change, record in await self.sync?.applyLocal(change, record: record) }
             self.registry = registry
         }
@@ -210,7 +209,7 @@ public final class GatewayApp {
 
     /// Starts keeping the index in sync: a first full reload, change events from Redis, the fence.
     private func startSync(_ store: any RegistryStore) {
-        let sync = IndexSync(store: store, signal: changeSignal, log: log, pageSize: config.toolsPageSize,
+        let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize,
                              interval: config.versionCheckInterval,
                              current: { [unowned self] in self.index }, install: { [unowned self] in self.install($0) })
         self.sync = sync
@@ -218,25 +217,15 @@ public final class GatewayApp {
         sync.reload()
         sync.check()
         if let r = config.redis {
-            let sub = RedisClient(settings: r, name: "subscriber", log: { [log] level, m in log(level, m) })
-            sub.subscribe(ChangeSignal.channel) { payload in sync.apply(event: payload) }
-            sub.subscribe(ChangeSignal.sessionsChannel) { [unowned self] id in self.mcp.revoke(id: id) }
-            sub.subscribe(ChangeSignal.cancelsChannel) { [unowned self] key in
-                self.mcp.relay.cancel(key: key, reason: "cancelled by the client (via another replica)")
-            }
-            // Whatever was missed while disconnected, the fence catches up on.
-            sub.onReady { sync.check() }
-            redis?.onReady { sync.check() }
-            sub.start()
-            subscriber = sub
-            mcp.onRevoke = { [unowned self] id in
-                guard let redis = self.redis, redis.isReady else { return }
-                spawn { _ = try? await redis.command(["PUBLISH", ChangeSignal.sessionsChannel, id]) }
-            }
-            mcp.onForeignCancel = { [unowned self] key in
-                guard let redis = self.redis, redis.isReady else { return }
-                spawn { _ = try? await redis.command(["PUBLISH", ChangeSignal.cancelsChannel, key]) }
-            }
+            bus.listen(settings: r, .init(
+                registryEvent: { payload in sync.apply(event: payload) },
+                sessionRevoked: { [unowned self] id in self.mcp.revoke(id: id) },
+                callCancelled: { [unowned self] key in
+                    self.mcp.relay.cancel(key: key, reason: "cancelled by the client (via another replica)")
+                },
+                reconnected: { sync.check() }))
+            mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
+            mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
         }
     }
 
@@ -261,7 +250,7 @@ public final class GatewayApp {
             admin.mount(on: router)
             self.admin = admin
         } else {
-            let message = storageError ?? "no storage configured"
+            let message = "no storage configured"
             for (method, path) in [("POST", "/register"), ("PUT", "/update/:name"), ("DELETE", "/delete/:name"),
                                    ("GET", "/services"), ("GET", "/services/:name")] {
                 router.add(method, path) { _, context in
@@ -279,12 +268,13 @@ public final class GatewayApp {
         else if !storageReady { storageState = "starting" }
         else { storageState = store!.isHealthy ? "up" : "down" }
         var storage: [(String, JSON)] = [("kind", .string(store?.kind ?? "none")), ("state", .string(storageState))]
-        if let e = storageError, !storageReady { storage.append(("error", .string(e))) }
+        // Why storage is not ready, in stable words (the driver's own are in the log).
+        if storageError != nil, !storageReady { storage.append(("error", .string("storage is not reachable yet; retrying"))) }
         let ok = storageState == "up"
         return .object([
             ("status", .string(ok ? "ok" : "degraded")),
             ("storage", .object(storage)),
-            ("redis", .object([("state", .string(changeSignal.state))])),
+            ("redis", .object([("state", .string(bus.state))])),
             ("registryVersion", .number(String(index.version))),
             ("storedVersion", .number(String(sync?.storedVersion ?? index.version))),
             ("services", .int(index.serviceCount)),
@@ -329,8 +319,7 @@ public final class GatewayApp {
         server.shutdown(timeout: config.shutdownTimeout) { [unowned self] in
             self.log(.info, "stopped")
             self.signals.removeAll()
-            self.redis?.stop()
-            self.subscriber?.stop()
+            self.bus.stop()
             EventLoop.main.stop()
         }
     }

@@ -42,9 +42,3 @@ enum TestRoutes {
         }
     }
 }
-
-enum SSE {
-    static let headers: [(name: String, value: String)] = [
-        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
-    ]
-}

@@ -151,6 +151,12 @@ public func spawn(_ body: sending @escaping @LoopActor () async -> Void) -> Task
     return Task(executorPreference: EventLoop.main) { await work() }
 }
 
+/// Starts throwing loop-isolated work that stays on the loop.
+public func spawnThrowing<T: Sendable>(_ body: sending @escaping @LoopActor () async throws -> T) -> Task<T, any Error> {
+    let work: @LoopActor () async throws -> T = body
+    return Task(executorPreference: EventLoop.main) { try await work() }
+}
+
 extension LoopActor {
     /// Asserts the caller runs on the loop thread and runs `body` as loop-isolated code. For code
     /// reached from C callbacks that are not themselves written inside loop-isolated code.

@@ -3,7 +3,7 @@ import GatewayCore
 import Glibc
 import Reactor
 
-let version = "0.1.0"
+let version = GatewayVersion.string
 
 let usage = """
     mcp-gateway \(version): one MCP endpoint federating many MCP servers.

@@ -11,20 +11,21 @@ import Testing
 @Suite struct ReactorHTTPClientTests {
     /// One server for the whole test process (a server lives as long as the process: its
     /// before-sleep hook refers to it). Tests route by path.
-    @LoopActor static var server: HTTPServer?
+    @LoopActor static var servers: [Double: HTTPServer] = [:]
     @LoopActor static var routes: [String: @LoopActor (HTTPRequest, ResponseContext) -> Void] = [:]
 
+    /// A server whose idle connections close after `idleTimeout` seconds.
     @LoopActor static func base(idleTimeout: Double = 60) throws -> String {
-        if server == nil {
+        if servers[idleTimeout] == nil {
             var limits = HTTPLimits()
-            limits.idleTimeout = 1.0
+            limits.idleTimeout = idleTimeout
             let s = HTTPServer(limits: limits, logger: { _, _ in }) { request, context in
                 if let route = routes[request.path] { route(request, context) } else { context.send(HTTPResponse(status: 404)) }
             }
             try s.listen(host: "127.0.0.1", port: 0)
-            server = s
+            servers[idleTimeout] = s
         }
-        return "http://127.0.0.1:\(server!.boundPort)"
+        return "http://127.0.0.1:\(servers[idleTimeout]!.boundPort)"
     }
 
     @LoopActor static func request(_ url: String, body: String = "", timeout: Double = 5) -> OutgoingRequest {
@@ -84,11 +85,11 @@ import Testing
 
     @Test func aConnectionTheServerClosedWhileIdleIsReplacedTransparently() async throws {
         try await onLoop {
-            let base = try Self.base()
+            let base = try Self.base(idleTimeout: 0.3)
             Self.routes["/ok"] = { _, context in context.send(.json(200, .object([("ok", .bool(true))]))) }
             let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
             _ = try await client.perform(Self.request(base + "/ok"))
-            await sleep(seconds: 1.4)  // the server's idle timeout (1 s) closes it
+            await sleep(seconds: 0.6)  // the server's idle timeout (0.3 s) closes it
             let response = try await client.perform(Self.request(base + "/ok"))
             #expect(response.head.status == 200)
             #expect(client.connectionsOpened == 2)

@@ -925,6 +925,8 @@ def test_postgres_down_is_503_fast_then_recovers(backend, outage_services, start
             elapsed = time.monotonic() - t0
             if p := error_problem(r, 503, "storage_unavailable"):
                 problems.append(f"[{what}] with PostgreSQL down ({elapsed:.2f} s): {p}")
+            elif r.json()["error"]["message"] != "storage is unavailable; retry later":
+                problems.append(f"[{what}] the 503 carries more than the stable message: {describe(r)}")
             if elapsed >= 1.0:
                 problems.append(f"[{what}] with PostgreSQL down took {elapsed:.2f} s (want < 1 s)")
         h = admin.health()

@@ -7,8 +7,9 @@ import Reactor
 /// `Mcp-Session-Id` and `MCP-Protocol-Version`, answered as JSON or as an SSE stream.
 @LoopActor
 public final class DownstreamSession {
-    public static let offeredVersion = "2025-11-25"
-    public static let acceptedVersions: Set<String> = ["2025-11-25", "2025-06-18", "2025-03-26"]
+    public static let offeredVersion = MCPVersions.handshake[0]
+    /// The handshake revisions the gateway speaks, as a client too.
+    public static let acceptedVersions = Set(MCPVersions.handshake)
 
     public let url: String
     public internal(set) var sessionID: String?
@@ -49,7 +50,7 @@ public final class DownstreamSession {
         let params = JSON.object([
             ("protocolVersion", .string(Self.offeredVersion)),
             ("capabilities", .object([])),
-            ("clientInfo", .object([("name", .string("mcp-gateway")), ("version", .string("0.1.0"))])),
+            ("clientInfo", .object([("name", .string("mcp-gateway")), ("version", .string(GatewayVersion.string))])),
         ])
         let (result, head) = try await exchange(method: "initialize", params: params, session: false)
         guard case .object = result, let version = result["protocolVersion"]?.stringValue else {
@@ -207,12 +208,6 @@ public final class DownstreamSession {
         let transport = self.transport
         spawn { _ = try? await transport.perform(request) }
     }
-}
-
-/// Starts throwing loop-isolated work that stays on the loop.
-func spawnThrowing<T: Sendable>(_ body: sending @escaping @LoopActor () async throws -> T) -> Task<T, any Error> {
-    let work: @LoopActor () async throws -> T = body
-    return Task(executorPreference: EventLoop.main) { try await work() }
 }
 
 extension DownstreamSession {

@@ -20,7 +20,7 @@ final class MCPEndpoint {
     /// Ended sessions, kept until they would have expired anyway.
     private var revoked: [String: Int64] = [:]
     static let sessionMaxAge: Int64 = 7 * 24 * 3600
-    static let serverInfo = JSON.object([("name", .string("mcp-gateway")), ("version", .string("0.1.0"))])
+    static let serverInfo = JSON.object([("name", .string("mcp-gateway")), ("version", .string(GatewayVersion.string))])
     static let instructions = "A federation gateway: tools of many MCP servers, named <service>__<tool>."
 
     init(config: Configuration, log: Log, secret: [UInt8], index: @escaping () -> ToolIndex,

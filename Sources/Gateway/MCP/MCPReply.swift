@@ -30,3 +30,11 @@ enum MCPReply {
         Array("event: message\ndata: ".utf8) + message + Array("\n\n".utf8)
     }
 }
+
+/// The headers of every server-sent-event response: no caching, and no buffering by a proxy in
+/// front (nginx honours `X-Accel-Buffering`).
+enum SSE {
+    static let headers: [(name: String, value: String)] = [
+        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+    ]
+}

@@ -13,7 +13,7 @@ import Reactor
 @LoopActor
 final class IndexSync {
     private let store: any RegistryStore
-    private let signal: ChangeSignal
+    private let signal: ReplicaBus
     private let log: Log
     private let current: () -> ToolIndex
     private let install: (ToolIndex) -> Void
@@ -21,10 +21,9 @@ final class IndexSync {
     private let fence = Timer {}
     /// Where full snapshots are built, off the loop, half each.
     private static let builders = [BlockingWorker(), BlockingWorker()]
-    private var reloading = false
-    private var pending = false
-    private var checking = false
-    private(set) var storedVersion: Int64 = 0
+    /// Every decision: delta or reload, coalescing, the fence.
+    private var machine = IndexSyncMachine()
+    var storedVersion: Int64 { machine.storedVersion }
     private(set) var reloads = 0
     private(set) var deltas = 0
     private(set) var lastReloadSeconds = 0.0
@@ -33,7 +32,7 @@ final class IndexSync {
     static func ms(_ seconds: Double) -> String { String(Double(Int(seconds * 1_000_000)) / 1000) }
     var onReload: (Double) -> Void = { _ in }
 
-    init(store: any RegistryStore, signal: ChangeSignal, log: Log, pageSize: Int, interval: Double,
+    init(store: any RegistryStore, signal: ReplicaBus, log: Log, pageSize: Int, interval: Double,
          current: @escaping () -> ToolIndex, install: @escaping (ToolIndex) -> Void) {
         self.store = store
         self.signal = signal
@@ -57,63 +56,100 @@ final class IndexSync {
     /// A change committed here: patched in with the stored row we already hold, or (when this
     /// snapshot is not at `previous`) after a full reload — either way before the caller replies.
     func applyLocal(_ change: RegistryChange, record: ServiceRecord?) async {
-        storedVersion = max(storedVersion, change.version)
         let index = current()
-        guard change.version > index.version else { return }
-        if change.previous == index.version && !reloading {
+        switch machine.localChange(version: change.version, previous: change.previous, current: index.version) {
+        case .skip:
+            return
+        case .applyDelta:
             let started = EventLoop.clock()
             install(index.replacing(change.service, with: record, version: change.version))
-            deltas += 1
-            lastDeltaSeconds = EventLoop.clock() - started
-            log(.debug, "index delta applied", [("service", change.service), ("version", String(change.version)),
-                                                ("ms", Self.ms(lastDeltaSeconds)), ("origin", "local")])
-        } else {
-            await fullReload()
+            deltaApplied(change.service, version: change.version, started: started, origin: "local")
+        case .reloadFirst:
+            _ = await fullReload()
         }
     }
 
     private func apply(version: Int64, previous: Int64?, service: String?) {
-        storedVersion = max(storedVersion, version)
-        let index = current()
-        guard version > index.version else { return }
-        guard let previous, let service, previous == index.version, !reloading else {
-            reload()
-            return
-        }
-        spawn { [self] in
-            let started = EventLoop.clock()
-            do {
-                let record = try await store.service(named: service)
-                let now = current()
-                guard now.version == previous else { reload(); return }  // moved meanwhile
-                install(now.replacing(service, with: record, version: version))
-                deltas += 1
-                lastDeltaSeconds = EventLoop.clock() - started
-                log(.debug, "index delta applied", [("service", service), ("version", String(version)),
-                                                    ("ms", Self.ms(lastDeltaSeconds))])
-            } catch {
-                log(.warn, "index delta failed, reloading", [("service", service), ("error", "\(error)")])
-                reload()
-            }
-        }
+        carryOut(machine.changeEvent(version: version, previous: previous, service: service, current: current().version))
     }
 
     /// One full reload now, or right after the one running.
-    func reload() {
-        if reloading { pending = true; return }
-        reloading = true
-        spawn { [self] in
-            repeat {
-                pending = false
-                await fullReload()
-                // A reload asked for while this one ran is needed only if storage moved past it.
-                if pending, let stored = try? await store.version(), stored <= current().version { pending = false }
-            } while pending
-            reloading = false
+    func reload() { carryOut(machine.reload()) }
+
+    /// The fence: compare with the stored version; reload when behind; keep Redis's key raised.
+    func check() { carryOut(machine.fenceTick()) }
+
+    private func carryOut(_ action: IndexSyncMachine.Action) {
+        switch action {
+        case .none:
+            return
+        case .readRow(let service, let version, let previous):
+            spawn { [self] in
+                let started = EventLoop.clock()
+                do {
+                    let record = try await store.service(named: service)
+                    let (install, then) = machine.deltaRowRead(previous: previous, current: current().version)
+                    if install {
+                        self.install(current().replacing(service, with: record, version: version))
+                        deltaApplied(service, version: version, started: started, origin: "event")
+                    }
+                    carryOut(then)
+                } catch {
+                    log(.warn, "index delta failed, reloading", [("service", service), ("error", "\(error)")])
+                    carryOut(machine.deltaReadFailed())
+                }
+            }
+        case .startReload:
+            spawn { [self] in
+                let installed = await fullReload()
+                carryOut(machine.reloadFinished(installed: installed))
+            }
+        case .checkPending:
+            spawn { [self] in
+                let stored = try? await store.version()
+                carryOut(machine.pendingChecked(stored: stored, current: current().version))
+            }
+        case .readStoredVersion:
+            spawn { [self] in await fence() }
         }
     }
 
-    private func fullReload() async {
+    private func deltaApplied(_ service: String, version: Int64, started: Double, origin: String) {
+        deltas += 1
+        lastDeltaSeconds = EventLoop.clock() - started
+        log(.debug, "index delta applied", [("service", service), ("version", String(version)),
+                                            ("ms", Self.ms(lastDeltaSeconds)), ("origin", origin)])
+    }
+
+    private func fence() async {
+        let stored: Int64?
+        do {
+            stored = try await store.version()
+        } catch {
+            log(.warn, "version fence check failed", [("error", "\(error)")])
+            stored = nil
+        }
+        let have = current().version
+        let (then, compareRedis) = machine.fenceRead(stored: stored, current: have)
+        if then != .none, let stored {
+            log(.info, "index behind the stored version, reloading", [("have", String(have)), ("stored", String(stored))])
+        }
+        carryOut(then)
+        guard compareRedis, let stored else { return }
+        guard let redis = signal.redis, redis.isReady else { machine.fenceDone(); return }
+        let held: Int64?
+        do {
+            held = try await redis.command(["GET", ReplicaBus.versionKey]).string.flatMap { Int64($0) }
+        } catch {
+            log(.warn, "version fence could not read redis", [("error", "\(error)")])
+            machine.fenceDone()
+            return
+        }
+        if machine.redisKeyRead(held: held) { await signal.resync(storedVersion: stored) }
+    }
+
+    /// Reads and builds the whole registry, installs it; the version installed, nil on failure.
+    private func fullReload() async -> Int64? {
         let started = EventLoop.clock()
         do {
             let version = try await store.version()
@@ -129,7 +165,6 @@ final class IndexSync {
             let built = try await a + b
             let next = ToolIndex(version: version, built: built, pageSize: pageSize)
             let builtAt = EventLoop.clock()
-            storedVersion = max(storedVersion, version)
             install(next)
             releaseFreedMemory()
             reloads += 1
@@ -138,8 +173,10 @@ final class IndexSync {
             log(.debug, "index reloaded", [("version", String(version)), ("services", String(next.serviceCount)),
                                            ("tools", String(next.toolCount)), ("ms", Self.ms(lastReloadSeconds)),
                                            ("fetch_ms", Self.ms(fetched - started)), ("build_ms", Self.ms(builtAt - fetched))])
+            return version
         } catch {
             log(.warn, "index reload failed", [("error", "\(error)")])
+            return nil
         }
     }
 
@@ -147,25 +184,5 @@ final class IndexSync {
     /// resident size reflects the snapshot, not the peak of building it.
     private func releaseFreedMemory() {
         Reactor.releaseFreedMemory()
-    }
-
-    /// The fence: compare with the stored version; reload when behind; keep Redis's key raised.
-    func check() {
-        guard !checking else { return }
-        checking = true
-        spawn { [self] in
-            defer { checking = false }
-            guard let stored = try? await store.version() else { return }
-            storedVersion = stored
-            if stored > current().version {
-                log(.info, "index behind the stored version, reloading", [("have", String(current().version)), ("stored", String(stored))])
-                reload()
-            }
-            if let redis = signal.redis, redis.isReady {
-                let key = try? await redis.command(["GET", ChangeSignal.versionKey])
-                let held = key?.string.flatMap { Int64($0) } ?? -1
-                if held < stored { await signal.resync(storedVersion: stored) }
-            }
-        }
     }
 }

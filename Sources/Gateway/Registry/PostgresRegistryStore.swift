@@ -90,7 +90,11 @@ public final class PostgresRegistryStore: RegistryStore {
     public func version() async throws(StoreError) -> Int64 {
         try await run {
             let rows = try await pool.query("SELECT version FROM registry_version WHERE id = 1")
-            return Int64(rows.rows.first?[0] ?? "0") ?? 0
+            // The row is created by the first migration: without it the registry is broken, not empty.
+            guard let text = rows.rows.first?[0], let version = Int64(text) else {
+                throw StoreError.failed("registry_version has no row 1 (was the database migrated?)")
+            }
+            return version
         }
     }
 

@@ -8,14 +8,14 @@ import Reactor
 @LoopActor
 final class Registry {
     let store: any RegistryStore
-    let signal: ChangeSignal
+    let signal: ReplicaBus
     private let config: Configuration
     private let log: Log
     /// Called after every committed change, with the service as stored (nil when deleted), before
     /// the admin reply: the reply's version is already served here (read-your-writes).
     var onChange: (RegistryChange, ServiceRecord?) async -> Void = { _, _ in }
 
-    init(store: any RegistryStore, signal: ChangeSignal, config: Configuration, log: Log) {
+    init(store: any RegistryStore, signal: ReplicaBus, config: Configuration, log: Log) {
         self.store = store
         self.signal = signal
         self.config = config

@@ -2,12 +2,15 @@ import Drivers
 import GatewayCore
 import Reactor
 
-/// Tells other replicas about committed changes through Redis: the key `mcp:registry:version`
-/// (only ever raised, never lowered) and an event on `mcp:registry:events`. Redis is a signal,
-/// never the truth: when it is down the change is still committed, and the key is rewritten from
-/// the stored version when Redis comes back.
+/// What replicas tell each other, through Redis. It owns every channel: committed registry changes
+/// (the key `mcp:registry:version`, only ever raised, and an event on `mcp:registry:events`), ended
+/// sessions (`mcp:sessions:revoked`) and cancellations of calls running elsewhere
+/// (`mcp:calls:cancelled`), both ways: the command connection publishes, the subscriber connection
+/// listens. Redis is a signal, never the truth: when it is down a change is still committed (the
+/// key is rewritten from the stored version when Redis comes back), and every message that could
+/// not go out is logged.
 @LoopActor
-public final class ChangeSignal {
+public final class ReplicaBus {
     public static let versionKey = "mcp:registry:version"
     public static let channel = "mcp:registry:events"
     /// Ended MCP sessions (their ids), so every replica refuses them.
@@ -24,11 +27,68 @@ public final class ChangeSignal {
         """
 
     public let redis: RedisClient?
+    /// The subscriber connection, once `listen` started it.
+    public private(set) var subscriber: RedisClient?
     private let log: Log
 
     public init(redis: RedisClient?, log: Log) {
         self.redis = redis
         self.log = log
+    }
+
+    /// What arrives from the other replicas.
+    public struct Handlers {
+        public var registryEvent: (String) -> Void
+        public var sessionRevoked: (String) -> Void
+        public var callCancelled: (String) -> Void
+        /// After every (re)connect of either connection: whatever was missed meanwhile is caught
+        /// up by the caller (the version fence).
+        public var reconnected: () -> Void
+    }
+
+    /// Subscribes to every channel on a connection of its own (`settings` as the command one).
+    public func listen(settings: Configuration.RedisSettings, _ handlers: Handlers) {
+        let sub = RedisClient(settings: settings, name: "subscriber", log: { [log] level, m in log(level, m) })
+        sub.subscribe(Self.channel, handler: handlers.registryEvent)
+        sub.subscribe(Self.sessionsChannel, handler: handlers.sessionRevoked)
+        sub.subscribe(Self.cancelsChannel, handler: handlers.callCancelled)
+        sub.onReady(handlers.reconnected)
+        redis?.onReady(handlers.reconnected)
+        sub.start()
+        subscriber = sub
+    }
+
+    /// Tells the other replicas a session ended here. Without Redis they learn of it only when the
+    /// session's client comes to them with it; that is logged.
+    public func announceRevocation(_ sessionID: String) {
+        publish(Self.sessionsChannel, sessionID, what: "session revocation", [("session", String(sessionID.suffix(8)))])
+    }
+
+    /// Asks the replica running a call to cancel it (`<session id>|<request id>`).
+    public func announceCancellation(_ key: String) {
+        let session = key.split(separator: "|", maxSplits: 1).first.map { String($0.suffix(8)) } ?? ""
+        publish(Self.cancelsChannel, key, what: "cancellation", [("session", session)])
+    }
+
+    private func publish(_ channel: String, _ message: String, what: String, _ fields: [(String, String)]) {
+        guard let redis else { return }  // a single node: nobody else to tell
+        guard redis.isReady else {
+            log(.warn, "\(what) not announced to other replicas: redis is down", fields)
+            return
+        }
+        let log = self.log
+        spawn {
+            do {
+                _ = try await redis.command(["PUBLISH", channel, message])
+            } catch {
+                log(.warn, "\(what) not announced to other replicas", fields + [("error", "\(error)")])
+            }
+        }
+    }
+
+    public func stop() {
+        redis?.stop()
+        subscriber?.stop()
     }
 
     public var state: String {

@@ -117,7 +117,13 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func version() async throws(StoreError) -> Int64 {
-        try await run { db in Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0 }
+        try await run { db in
+            // The row is created by the first migration: without it the registry is broken, not empty.
+            guard let text = try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0], let version = Int64(text) else {
+                throw StoreError.failed("registry_version has no row 1 (was the database migrated?)")
+            }
+            return version
+        }
     }
 
     public func service(named name: String) async throws(StoreError) -> ServiceRecord? {
