@@ -10,15 +10,15 @@ public enum Launcher {
         nonisolated(unsafe) var status: Int32 = 0
         let env = ProcessEnvironment.all()
         LoopActor.assumeIsolated {
-            let app = GatewayApp(config: config, log: log, env: env)
-            Launcher.keepAlive = app
             if command == "migrate" {
                 spawn {
-                    status = await app.migrateOnly()
+                    status = await GatewayApp.migrate(config: config, log: log, env: env)
                     EventLoop.main.stop()
                 }
                 return
             }
+            let app = GatewayApp(config: config, log: log, env: env)
+            Launcher.keepAlive = app
             do {
                 try app.start()
             } catch {

@@ -25,16 +25,12 @@ final class HTTPConnection: ResponseSink {
 
     private(set) var isClosed = false
     private var current: ResponseContext?
-    private var currentKeepAlive = true
     private var stream: ResponseStream?
-    private var closeAfterFlush = false
+    /// Deadlines, keep-alive and close decisions, socket interest: the pure part.
+    private var state: HTTPConnectionState
     private var processing = false
     private var flushScheduled = false
     private var nextRequestID: UInt64 = 0
-    private enum Deadline { case none, request, idle }
-    private var deadline = Deadline.none
-    private var deadlineAt = 0.0
-    private var timerAt = 0.0
     var requestCount = 0
 
     init(id: UInt64, fd: Int32, peer: String, server: HTTPServer) {
@@ -43,6 +39,7 @@ final class HTTPConnection: ResponseSink {
         self.peer = peer
         self.server = server
         parser = RequestParser(maxHeaderBytes: server.limits.maxHeaderBytes, maxBodyBytes: server.limits.maxBodyBytes)
+        state = HTTPConnectionState(requestTimeout: server.limits.requestTimeout, idleTimeout: server.limits.idleTimeout)
         // The connection owns both and stops them before it goes: unowned(unsafe) spares a
         // reference-count round trip per event.
         watcher = IOWatcher(fd: fd) { [unowned(unsafe) self] events in self.onEvents(events) }
@@ -89,7 +86,7 @@ final class HTTPConnection: ResponseSink {
                 return
             }
         }
-        if total > 0 && deadline == .idle { arm(.request) }
+        if total > 0 && state.deadline == .idle { arm(.request) }
         process()
     }
 
@@ -98,7 +95,7 @@ final class HTTPConnection: ResponseSink {
         if processing || isClosed { return }
         processing = true
         defer { processing = false }
-        while !isClosed && current == nil && stream == nil && !closeAfterFlush && inputStart < input.count {
+        while !isClosed && current == nil && stream == nil && !state.closeAfterFlush && inputStart < input.count {
             if isBackedUp { break }
             let (consumed, event) = input.withUnsafeBytes { raw in
                 parser.execute(UnsafeRawBufferPointer(rebasing: raw[inputStart...]))
@@ -138,13 +135,12 @@ final class HTTPConnection: ResponseSink {
     }
 
     private func dispatch(_ request: HTTPRequest) {
-        disarm()
+        state.dispatched(keepAlive: request.keepAlive, draining: server.isDraining)
         nextRequestID += 1
         requestCount += 1
         let context = ResponseContext(connection: self, requestID: nextRequestID, request: request,
                                       tag: Self.tag(request.header("x-request-id"), server: server))
         current = context
-        currentKeepAlive = request.keepAlive && !server.isDraining
         server.responder(request, context)
     }
 
@@ -158,12 +154,11 @@ final class HTTPConnection: ResponseSink {
     func finish(_ context: ResponseContext, response: HTTPResponse) {
         guard context === current, !isClosed else { return }
         current = nil
-        let keepAlive = currentKeepAlive && !server.isDraining
+        let keepAlive = state.responseFinished(draining: server.isDraining)
         append(Self.head(response.status, response.headers + [("X-Request-Id", context.requestTag)],
                          contentLength: response.body.count, keepAlive: keepAlive))
         server.observe(context, status: response.status)
         if !context.isHead && !response.body.isEmpty { append(response.body) }
-        if !keepAlive { closeAfterFlush = true }
         if !processing { process() }
     }
 
@@ -174,7 +169,7 @@ final class HTTPConnection: ResponseSink {
         for h in headers { head += "\(h.name): \(h.value)\r\n" }
         head += "X-Request-Id: \(context.requestTag)\r\n"
         head += "Transfer-Encoding: chunked\r\n"
-        if !currentKeepAlive { head += "Connection: close\r\n" }
+        if !state.keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
         append(Array(head.utf8))
         server.observe(context, status: status)
@@ -193,7 +188,7 @@ final class HTTPConnection: ResponseSink {
         append([0x30, 13, 10, 13, 10])
         stream = nil
         current = nil
-        if !currentKeepAlive || server.isDraining { closeAfterFlush = true }
+        state.streamEnded(draining: server.isDraining)
         if !processing { process() }
     }
 
@@ -223,7 +218,7 @@ final class HTTPConnection: ResponseSink {
         server.observeRejected(status: status, reason: message, tag: tag, connection: id)
         append(Self.head(status, response.headers + [("X-Request-Id", tag)], contentLength: response.body.count, keepAlive: false))
         append(response.body)
-        closeAfterFlush = true
+        state.closeWhenFlushed()
         current = nil
     }
 
@@ -263,7 +258,7 @@ final class HTTPConnection: ResponseSink {
         if outputStart == output.count {
             output.removeAll(keepingCapacity: output.capacity <= 1 << 16)
             outputStart = 0
-            if closeAfterFlush { close(reason: "done"); return }
+            if state.closeAfterFlush { close(reason: "done"); return }
         } else if outputStart > 1 << 20 && outputStart > output.count / 2 {
             output.removeFirst(outputStart)
             outputStart = 0
@@ -274,53 +269,33 @@ final class HTTPConnection: ResponseSink {
 
     private func updateInterest() {
         if isClosed { return }
+        let (read, write) = state.interest(pendingOutput: pendingOutput, flushScheduled: flushScheduled, backedUp: isBackedUp,
+                                           answering: current != nil || stream != nil, bufferedInput: input.count - inputStart)
         var events: IOEvents = []
-        if pendingOutput > 0 && !flushScheduled { events.insert(.write) }
-        // Read while idle or parsing; while a response is outstanding keep reading only a bounded
-        // amount (to notice a client that goes away), never while the client is not reading.
-        let busy = current != nil || stream != nil
-        if !closeAfterFlush && !isBackedUp && (!busy || input.count - inputStart < 65536) { events.insert(.read) }
+        if read { events.insert(.read) }
+        if write { events.insert(.write) }
         watcher.watch(events)
     }
 
     // MARK: deadlines
 
-    /// Deadlines are lazy: the timer is restarted only when it would fire too late, and a timer
-    /// that fires early re-arms for the remainder (no timer-heap work per request).
-    private func arm(_ kind: Deadline) {
-        if deadline == kind { return }  // a request's deadline counts from its first byte
-        deadline = kind
-        let timeout = kind == .request ? server.limits.requestTimeout : server.limits.idleTimeout
-        deadlineAt = EventLoop.main.now + timeout
-        if !timer.isActive || timerAt > deadlineAt {
-            timer.start(after: timeout)
-            timerAt = deadlineAt
-        }
-    }
-
-    private func disarm() {
-        deadline = .none
+    private func arm(_ kind: HTTPConnectionState.Deadline) {
+        if let after = state.arm(kind, now: EventLoop.main.now, timerActive: timer.isActive) { timer.start(after: after) }
     }
 
     private func onDeadline() {
-        guard deadline != .none else { return }
-        let now = EventLoop.main.now
-        if now + 0.0005 < deadlineAt {
-            timerAt = deadlineAt
-            timer.start(after: deadlineAt - now)
-            return
-        }
-        switch deadline {
-        case .request where current == nil && stream == nil:
+        switch state.timerFired(now: EventLoop.main.now, idle: isIdle, answering: current != nil || stream != nil) {
+        case .none:
+            break
+        case .rearm(let after):
+            timer.start(after: after)
+        case .requestTimedOut:
             server.log(.debug, "connection=\(id) request timeout")
             respondAndClose(status: 408, code: "request_timeout", message: "request not received in time")
             updateInterest()
-        case .idle where isIdle:
+        case .idleTimedOut:
             close(reason: "idle timeout")
-        default:
-            break
         }
-        deadline = .none
     }
 
     // MARK: closing
@@ -347,7 +322,7 @@ final class HTTPConnection: ResponseSink {
         if isClosed { return }
         if let stream { stream.end() }
         if current == nil && stream == nil {
-            if pendingOutput == 0 { close(reason: "shutdown") } else { closeAfterFlush = true }
+            if pendingOutput == 0 { close(reason: "shutdown") } else { state.closeWhenFlushed() }
         }
     }
 }

@@ -32,16 +32,25 @@ final class IndexSync {
     static func ms(_ seconds: Double) -> String { String(Double(Int(seconds * 1_000_000)) / 1000) }
     var onReload: (Double) -> Void = { _ in }
 
+    private let interval: Double
+
     init(store: any RegistryStore, signal: ReplicaBus, log: Log, pageSize: Int, interval: Double,
          current: @escaping () -> ToolIndex, install: @escaping (ToolIndex) -> Void) {
         self.store = store
         self.signal = signal
         self.log = log
         self.pageSize = pageSize
+        self.interval = interval
         self.current = current
         self.install = install
         fence.setHandler { [unowned self] in self.check() }
+    }
+
+    /// Storage is ready: a first full reload, a first fence check, then the fence on its timer.
+    func start() {
         fence.start(after: interval, repeating: interval)
+        reload()
+        check()
     }
 
     /// A change event: `{version, previous, action, service}`.

@@ -1,0 +1,134 @@
+import Drivers
+import GatewayCore
+import HTTP
+import Reactor
+
+/// The gateway's object graph, built whole from the configuration before anything runs: every
+/// part exists and is wired when `build` returns, and none is replaced afterwards.
+@LoopActor
+struct GatewayComponents {
+    let apiKey: String
+    let metrics: GatewayMetrics
+    let bus: ReplicaBus
+    let store: any RegistryStore
+    let storage: StorageStatus
+    let registry: Registry
+    let snapshots: Snapshots
+    let sync: IndexSync
+    let downstreams: DownstreamPool
+    let mcp: MCPEndpoint
+    let admin: AdminAPI
+    let router: Router
+    let server: HTTPServer
+
+    static func build(config: Configuration, log: Log, env: [String: String]) -> GatewayComponents {
+        let metrics = GatewayMetrics()
+        let apiKey = config.apiKey ?? generateKey()
+        let redis = config.redis.map { RedisClient(settings: $0, name: "commands", log: { [log] level, m in log(level, m) }) }
+        let bus = ReplicaBus(redis: redis, log: log)
+        let store = makeStore(config: config, env: env, metrics: metrics, log: log)
+        let storage = StorageStatus()
+        let registry = Registry(store: store, signal: bus, config: config, log: log)
+
+        let downstreams = DownstreamPool(
+            timeout: config.toolCallTimeout + 5, connectTimeout: config.downstreamConnectTimeout,
+            health: DownstreamMonitor.Settings(
+                interval: config.healthCheckInterval,
+                health: .init(downAfter: config.healthDownAfter, degradedLatency: config.healthDegradedLatency),
+                breaker: .init(failureThreshold: config.circuitFailureThreshold, coolDown: config.circuitCoolDown)),
+            log: log)
+        let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout)
+        relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
+        let snapshots = Snapshots()
+        let mcp = MCPEndpoint(config: config, log: log, secret: Array((config.sessionSecret ?? generateKey()).utf8),
+                              index: { [unowned snapshots] in snapshots.current },
+                              retained: { [unowned snapshots] v in snapshots.retained(version: v) }, relay: relay)
+        mcp.onRequest = { [metrics] method, modern in metrics.mcp(method: method, modern: modern) }
+        mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
+        mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
+
+        // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
+        let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
+                             current: { [unowned snapshots] in snapshots.current },
+                             install: { [unowned snapshots, unowned downstreams, unowned mcp] next in
+                                 let changed = snapshots.swap(next)
+                                 downstreams.retain(next)
+                                 if changed { mcp.hub.notifyToolsChanged() }
+                             })
+        sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
+        registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }
+
+        let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned storage] in
+            storage.ready ? nil : "storage is starting"
+        })
+        admin.health = { [unowned downstreams] name in downstreams.monitor.report(name) }
+
+        var limits = HTTPLimits()
+        limits.maxBodyBytes = config.maxBodyBytes
+        limits.maxHeaderBytes = config.maxHeaderBytes
+        limits.requestTimeout = config.requestTimeout
+        limits.idleTimeout = config.idleTimeout
+        limits.maxConnections = config.maxConnections
+        let router = Router()
+        let server = HTTPServer(limits: limits, logger: { level, message in log(level, message) }) { [router] request, context in
+            router.route(request, context)
+        }
+        return GatewayComponents(apiKey: apiKey, metrics: metrics, bus: bus, store: store, storage: storage, registry: registry,
+                                 snapshots: snapshots, sync: sync, downstreams: downstreams, mcp: mcp, admin: admin,
+                                 router: router, server: server)
+    }
+
+    /// The registry store the configuration names (also what `mcp-gateway migrate` uses).
+    static func makeStore(config: Configuration, env: [String: String], metrics: GatewayMetrics, log: Log) -> any RegistryStore {
+        switch config.storage {
+        case .postgres(let settings):
+            let pool = PGPool(settings: settings, size: config.dbPoolSize, connectTimeout: config.dbConnectTimeout,
+                              statementTimeout: config.dbStatementTimeout, log: { m in log(.warn, m) })
+            return PostgresRegistryStore(pool: pool, env: env, readers: config.dbPoolSize)
+        case .sqlite(let path):
+            let sqlite = SQLiteRegistryStore(path: path, env: env)
+            let timing = metrics.registry.histogram(
+                "mcp_gateway_sqlite_call_seconds", "Time each embedded-SQLite store call took on its worker thread (off the loop).",
+                buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1])
+            sqlite.onTiming = { timing.observe($0) }
+            metrics.registry.gauge("mcp_gateway_sqlite_call_max_seconds", "The longest embedded-SQLite store call so far.") {
+                sqlite.longestCall
+            }
+            return sqlite
+        }
+    }
+
+    static func generateKey() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        return "mgw_" + String((0..<32).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+    }
+}
+
+/// Whether storage is ready (migrations applied), and whether it ever failed to get there.
+@LoopActor
+final class StorageStatus {
+    var ready = false
+    var failing = false
+}
+
+/// The tool index this replica serves, and the few before it (so a `tools/list` cursor stays
+/// valid across a reload).
+@LoopActor
+final class Snapshots {
+    private(set) var current = ToolIndex.empty
+    private var recent: [ToolIndex] = []
+
+    /// Swaps in `next`; true when the version moved.
+    func swap(_ next: ToolIndex) -> Bool {
+        let changed = next.version != current.version
+        recent.append(current)
+        if recent.count > 4 { recent.removeFirst() }
+        current = next
+        return changed
+    }
+
+    func retained(version: Int64) -> ToolIndex? {
+        version == current.version ? current : recent.first { $0.version == version }
+    }
+}
