@@ -98,6 +98,19 @@ public final class HTTPServer {
         acceptWatcher?.watch(.read)
     }
 
+    /// Serves an already-connected socket as if it had been accepted (tests drive a connection over
+    /// one end of a socket pair). The descriptor must be non-blocking.
+    func adopt(fd: Int32) -> UInt64 {
+        nextID += 1
+        let conn = HTTPConnection(id: nextID, fd: fd, peer: "", server: self)
+        connections[nextID] = conn
+        conn.start()
+        return nextID
+    }
+
+    /// Whether connection `id` is still open.
+    func isOpen(_ id: UInt64) -> Bool { connections[id] != nil }
+
     private func acceptAll() {
         while connections.count < limits.maxConnections {
             let fd = gw_accept4(listenFD, gw_sock_nonblock_cloexec())
