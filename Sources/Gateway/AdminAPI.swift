@@ -75,6 +75,11 @@ final class AdminAPI {
         if let problem = Validation.serviceNameProblem(name) { throw AdminError.badRequest(problem) }
         if let problem = Validation.serviceURLProblem(url) { throw AdminError.badRequest(problem) }
         try Self.rejectUnknownKeys(body, allowed: ["name", "url"])
+        if try Self.dryRun(request) {
+            if try await registry.service(named: name) != nil { throw AdminError.conflict("a service named \(name) already exists") }
+            let diff = try await registry.preview(name: name, url: url, existing: nil)
+            return .json(200, Self.dryRunBody(name: name, url: url, diff: diff))
+        }
         let (record, change, signal) = try await registry.register(name: name, url: url)
         return .json(201, Self.mutationBody(record: record, change: change, signal: signal))
     }
@@ -91,6 +96,12 @@ final class AdminAPI {
                 url = s
             }
             try Self.rejectUnknownKeys(body, allowed: ["url"])
+        }
+        if try Self.dryRun(request) {
+            guard let existing = try await registry.service(named: name) else { throw AdminError.notFound("no service named \(name)") }
+            let target = url ?? existing.url
+            let diff = try await registry.preview(name: name, url: target, existing: existing)
+            return .json(200, Self.dryRunBody(name: name, url: target, diff: diff))
         }
         let (record, change, signal) = try await registry.update(name: name, url: url)
         return .json(200, Self.mutationBody(record: record, change: change, signal: signal))
@@ -122,6 +133,24 @@ final class AdminAPI {
     }
 
     // MARK: bodies
+
+    /// `?dryRun=true` (or `1`); any other value of `dryRun` is a 400, so a typo never stores.
+    static func dryRun(_ request: HTTPRequest) throws(AdminError) -> Bool {
+        for pair in request.query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.first == "dryRun" else { continue }
+            switch parts.count > 1 ? String(parts[1]).lowercased() : "" {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: throw AdminError.badRequest("dryRun must be true or false")
+            }
+        }
+        return false
+    }
+
+    static func dryRunBody(name: String, url: String, diff: DefinitionDiff.Result) -> JSON {
+        .object([("dryRun", .bool(true)), ("name", .string(name)), ("url", .string(url))] + (diff.json.objectValue ?? []))
+    }
 
     static func serviceJSON(_ r: ServiceRecord, full: Bool) -> JSON {
         var pairs: [(String, JSON)] = [

@@ -958,3 +958,53 @@ def test_postgres_down_is_503_fast_then_recovers(backend, outage_services, start
     finally:
         admin.close()
         svc.ensure_running()
+
+
+# ---------------------------------------------------------------------------------------------------
+# dry runs
+
+def test_dry_run_register_and_update_store_nothing(admin, db, storage, start_downstream):
+    """?dryRun=true fetches the downstream as a real register/update does and answers 200 with what
+    would change (federated names added, removed, changed, with content hashes; a changed schema under
+    the same name is flagged); rows, the registry version and the index stay as they were."""
+    d = start_downstream()
+    name = unique_name("dry")
+    before = db.version()
+    r = admin.request("POST", "/register?dryRun=true", json_body={"name": name, "url": d.url})
+    assert r.status_code == 200, describe(r)
+    body = r.json()
+    assert body["dryRun"] is True and body["name"] == name and body["url"] == d.url, body
+    assert sorted(e["tool"] for e in body["added"]) == sorted(BASIC_TOOLS), body
+    assert all(e["name"] == f"{name}__{e['tool']}" and re.fullmatch(r"sha256:[0-9a-f]{64}", e["hash"]) for e in body["added"]), body
+    assert body["removed"] == [] and body["changed"] == [] and body["unchanged"] == 0, body
+    assert_nothing_stored(db, name)
+    assert db.version() == before, "a dry run moved the registry version"
+    assert admin.service(name).status_code == 404
+
+    check_mutation(admin.register(name, d.url), 201, name, d.url, BASIC_TOOLS)
+    stored_version = db.version()
+    stored = db.stored_tools_json(name)
+    d.set_tool_set("drifted")
+    r = admin.request("PUT", f"/update/{name}?dryRun=true")
+    assert r.status_code == 200, describe(r)
+    body = r.json()
+    assert body["added"] == [] and body["removed"] == [], body
+    assert body["unchanged"] == len(BASIC_TOOLS) - 1, body
+    (change,) = body["changed"]
+    assert change["tool"] == "add" and change["name"] == f"{name}__add", change
+    assert change["flagged"] is True and "inputSchema" in change["fields"], change
+    assert change["oldHash"] != change["newHash"], change
+    assert db.version() == stored_version and db.stored_tools_json(name) == stored, "a dry-run update stored something"
+
+    d.set_tool_set("changed")
+    body = admin.request("PUT", f"/update/{name}?dryRun=1").json()
+    assert [e["tool"] for e in body["added"]] == ["multiply"] and [e["tool"] for e in body["removed"]] == ["fail"], body
+
+    # The same failures as the real thing, and a bad flag value is refused rather than ignored.
+    assert_error(admin.request("POST", "/register?dryRun=true", json_body={"name": name, "url": d.url}), 409, "conflict")
+    assert_error(admin.request("PUT", f"/update/{unique_name('nope')}?dryRun=true"), 404, "not_found")
+    assert_error(admin.request("POST", "/register?dryRun=yes", json_body={"name": unique_name("x"), "url": d.url}), 400, "bad_request")
+    assert_error(admin.request("POST", "/register?dryRun=true", json_body={"name": unique_name("x"), "url": "http://127.0.0.1:9/mcp"}),
+                 502, "downstream_error")
+    assert admin.request("POST", "/register?dryRun=true", json_body={"name": unique_name("x"), "url": d.url},
+                         key=None).status_code == 401

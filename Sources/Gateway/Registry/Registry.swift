@@ -61,6 +61,13 @@ final class Registry {
         return await signal.publish(change)
     }
 
+    /// What a register (`existing` nil) or an update would change, fetched exactly as they fetch;
+    /// nothing is stored, signalled or installed.
+    func preview(name: String, url: String, existing: ServiceRecord?) async throws(AdminError) -> DefinitionDiff.Result {
+        let tools = try await fetchTools(service: name, url: url)
+        return DefinitionDiff.compare(service: name, old: existing?.tools ?? [], new: tools)
+    }
+
     /// initialize → notifications/initialized → tools/list, every page (capped).
     func fetchTools(service: String, url: String) async throws(AdminError) -> [JSON] {
         let session = DownstreamSession(url: url, timeout: config.downstreamTimeout, connectTimeout: config.downstreamConnectTimeout)

@@ -28,7 +28,8 @@ Tools (``--tool-set basic``):
 * ``--tools N``: generated t0..t{N-1}, t<i>(x: int = 0) -> ``t<i>:<x>``
   (``--description-padding K`` lengthens their descriptions, for size tests).
 Only add, multiply and whoami have an outputSchema. ``--tool-set changed`` = echo, add, slow,
-progress, whoami, multiply(a, b) -> ``{"result": a*b}`` (``fail`` removed). ``--prefix NAME``
+progress, whoami, multiply(a, b) -> ``{"result": a*b}`` (``fail`` removed); ``--tool-set drifted``
+= basic with ``add`` taking a third argument ``note`` (a definition changed under the same name). ``--prefix NAME``
 prefixes every tool name (``NAME`` + name). ``--page-size K`` paginates tools/list (cursor =
 decimal offset; a bad cursor is -32602).
 
@@ -199,6 +200,12 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
         """Add two integers (structured output: {"result": a + b})."""
         return a + b
 
+    def add_drifted(a: int, b: int, note: str = "") -> int:
+        """Add two integers (structured output: {"result": a + b})."""
+        return a + b
+
+    add_drifted.__name__ = "add"
+
     def multiply(a: int, b: int) -> int:
         """Multiply two integers (structured output; only in the 'changed' tool set)."""
         return a * b
@@ -250,11 +257,13 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
     structured = {"add", "multiply", "whoami"}
     basic = [echo, add, fail, slow, progress, whoami]
     changed = [echo, add, slow, progress, whoami, multiply]
+    # The same names as basic, but `add` takes another argument: a definition that drifted.
+    drifted = [echo, add_drifted, fail, slow, progress, whoami]
 
     def install(tool_set: str) -> None:
         for tool in list(mcp._tool_manager.list_tools()):  # noqa: SLF001 (test server)
             mcp.remove_tool(tool.name)
-        for fn in basic if tool_set == "basic" else changed:
+        for fn in {"basic": basic, "changed": changed, "drifted": drifted}[tool_set]:
             mcp.add_tool(fn, name=prefix + fn.__name__, structured_output=fn.__name__ in structured)
         for i in range(args.tools):
             mcp.add_tool(make_generated(i), name=f"{prefix}t{i}", structured_output=False)
@@ -322,7 +331,7 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
     @mcp.custom_route("/_tool-set/{name}", methods=["POST"])
     async def set_tool_set(request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in ("basic", "changed"):
+        if name not in ("basic", "changed", "drifted"):
             return JSONResponse({"error": f"unknown tool set {name!r}"}, status_code=400)
         install(name)
         # Reaches 2026-07-28 `subscriptions/listen` streams. Handshake-era sessions are not
@@ -346,7 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--path", default="/mcp", help="MCP endpoint path (default /mcp)")
     p.add_argument("--tools", type=int, default=0, help="number of generated extra tools t0..tN-1")
     p.add_argument("--prefix", default="", help="prefix for every tool name")
-    p.add_argument("--tool-set", choices=("basic", "changed"), default="basic")
+    p.add_argument("--tool-set", choices=("basic", "changed", "drifted"), default="basic")
     p.add_argument("--page-size", type=int, default=0, help="tools/list page size (0 = one page)")
     p.add_argument(
         "--description-padding", type=int, default=0, help="repeat a filler sentence N times in generated descriptions"
