@@ -28,12 +28,25 @@ build() {
     swiftc "${FLAGS[@]}" -module-name "Fuzz_$name" -o "$OUT/fuzz-$name" "$@" "fuzz/$name.swift" 2> >(grep -v "Cannot export local symbol" >&2)
 }
 
+# GatewayCore as a module of its own, for targets whose sources import it.
+core_module() {
+    if [ -f "$OUT/mods/GatewayCore.swiftmodule" ] && [ -f "$OUT/libGatewayCore.a" ] && \
+       [ -z "$(find Sources/GatewayCore -newer "$OUT/libGatewayCore.a" -print -quit)" ]; then
+        return 0  # up to date
+    fi
+    mkdir -p "$OUT/mods"
+    echo "fuzz/build.sh: GatewayCore module" >&2
+    swiftc "${FLAGS[@]}" -module-name GatewayCore -emit-module -emit-module-path "$OUT/mods/GatewayCore.swiftmodule" \
+        -emit-library -static -o "$OUT/libGatewayCore.a" "${CORE[@]}" 2> >(grep -v "Cannot export local symbol" >&2)
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(json sse session http)
 for t in "${targets[@]}"; do
     case "$t" in
         json|sse|session) build "$t" "${CORE[@]}" ;;
-        http) build http -I "$OUT/include" Sources/HTTP/RequestParser.swift Sources/HTTP/HTTPRequest.swift -lhttp_parser ;;
+        http) core_module && build http -I "$OUT/include" -I "$OUT/mods" -L "$OUT" -lGatewayCore \
+                  Sources/HTTP/RequestParser.swift Sources/HTTP/HTTPRequest.swift -lhttp_parser ;;
         *) echo "fuzz/build.sh: unknown target $t" >&2; exit 2 ;;
     esac
 done

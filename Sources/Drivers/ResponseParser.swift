@@ -1,16 +1,12 @@
 import CGatewayShims
+import GatewayCore
 
 /// Incremental HTTP/1.1 response parsing over http-parser, for the reactor's HTTP client. Feed it
 /// what the socket gives; after each call, read what became available: the head (once), the body
 /// bytes decoded so far (chunked framing removed), and whether the message is complete.
 final class ResponseParser {
     private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var lastWasValue = false
-    private var headers: [(name: String, value: String)] = []
-    private var headerBytes = 0
-    let maxHeaderBytes: Int
+    private var block: HeaderBlock
 
     /// Set when the head is complete; taken once by the caller.
     private(set) var head: IncomingHead?
@@ -21,7 +17,7 @@ final class ResponseParser {
     private(set) var failure: String?
 
     init(maxHeaderBytes: Int = 64 * 1024) {
-        self.maxHeaderBytes = maxHeaderBytes
+        block = HeaderBlock(limit: maxHeaderBytes)
         http_parser_init(parser, HTTP_RESPONSE)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -32,11 +28,7 @@ final class ResponseParser {
     func reset() {
         http_parser_init(parser, HTTP_RESPONSE)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        headers.removeAll(keepingCapacity: true)
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
-        lastWasValue = false
-        headerBytes = 0
+        block.reset()
         head = nil
         body.removeAll(keepingCapacity: true)
         complete = false
@@ -72,18 +64,11 @@ final class ResponseParser {
     }
 
     private func countHeaderBytes(_ n: Int) -> Bool {
-        headerBytes += n
-        if headerBytes > maxHeaderBytes { failure = "response head larger than \(maxHeaderBytes) bytes"; return false }
-        return true
-    }
-
-    private func flushHeader() {
-        if !field.isEmpty || !value.isEmpty {
-            for i in field.indices where field[i] >= 0x41 && field[i] <= 0x5A { field[i] |= 0x20 }
-            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        guard block.count(n) else {
+            failure = "response head larger than \(block.limit) bytes"
+            return false
         }
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
+        return true
     }
 
     nonisolated(unsafe) static var settings: http_parser_settings = {
@@ -91,22 +76,19 @@ final class ResponseParser {
         s.on_header_field = { p, at, len in
             let me = ResponseParser.me(p)
             guard me.countHeaderBytes(len) else { return 1 }
-            if me.lastWasValue { me.flushHeader() }
-            me.lastWasValue = false
-            me.field.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            me.block.fieldPiece(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.on_header_value = { p, at, len in
             let me = ResponseParser.me(p)
             guard me.countHeaderBytes(len) else { return 1 }
-            me.lastWasValue = true
-            me.value.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            me.block.valuePiece(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.on_headers_complete = { p in
             let me = ResponseParser.me(p)
-            me.flushHeader()
-            me.head = IncomingHead(status: Int(p!.pointee.status_code), headers: me.headers)
+            me.block.finish()
+            me.head = IncomingHead(status: Int(p!.pointee.status_code), headers: me.block.headers)
             return 0
         }
         s.on_body = { p, at, len in

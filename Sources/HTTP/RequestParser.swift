@@ -1,4 +1,5 @@
 import CGatewayShims
+import GatewayCore
 
 /// Incremental HTTP/1.x request parsing over http-parser, with the server's limits applied as the
 /// bytes arrive. It pauses after the headers (so the caller can answer `Expect: 100-continue`) and
@@ -20,11 +21,7 @@ final class RequestParser {
     // The message being built.
     private(set) var inMessage = false
     private var url: [UInt8] = []
-    private var headers: [(name: String, value: String)] = []
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var lastWasValue = false
-    private var headerBytes = 0
+    private var head: HeaderBlock
     private var body: [UInt8] = []
     private var finished: HTTPRequest?
     private var headersDone = false
@@ -38,6 +35,7 @@ final class RequestParser {
     init(maxHeaderBytes: Int, maxBodyBytes: Int) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
+        head = HeaderBlock(limit: maxHeaderBytes)
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -92,7 +90,7 @@ final class RequestParser {
 
     /// A header of the message being parsed (for answering a request refused mid-way).
     func partialHeader(_ name: String) -> String? {
-        for h in headers where h.name == name { return h.value }
+        for h in head.headers where h.name == name { return h.value }
         return nil
     }
 
@@ -103,21 +101,11 @@ final class RequestParser {
     }
 
     private func countHeaderBytes(_ n: Int) -> Bool {
-        headerBytes += n
-        if headerBytes > maxHeaderBytes {
+        guard head.count(n) else {
             failure = (431, "header block larger than \(maxHeaderBytes) bytes")
             return false
         }
         return true
-    }
-
-    private func flushHeader() {
-        if !field.isEmpty || !value.isEmpty {
-            for i in field.indices where field[i] >= 0x41 && field[i] <= 0x5A { field[i] |= 0x20 }  // ASCII lower-case
-            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-        }
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
     }
 
     nonisolated(unsafe) static var settings: http_parser_settings = {
@@ -126,10 +114,8 @@ final class RequestParser {
             let me = RequestParser.me(p)
             me.inMessage = true
             me.url.removeAll(keepingCapacity: true)
-            me.headers.removeAll(keepingCapacity: true)
+            me.head.reset()
             me.body = []
-            me.headerBytes = 0
-            me.lastWasValue = false
             me.headersDone = false
             me.expectsContinue = false
             return 0
@@ -143,28 +129,25 @@ final class RequestParser {
         s.on_header_field = { p, at, len in
             let me = RequestParser.me(p)
             guard me.countHeaderBytes(len) else { return 1 }
-            if me.lastWasValue { me.flushHeader() }
-            me.lastWasValue = false
-            me.field.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            me.head.fieldPiece(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.on_header_value = { p, at, len in
             let me = RequestParser.me(p)
             guard me.countHeaderBytes(len) else { return 1 }
-            me.lastWasValue = true
-            me.value.append(contentsOf: UnsafeRawBufferPointer(start: at, count: len))
+            me.head.valuePiece(UnsafeRawBufferPointer(start: at, count: len))
             return 0
         }
         s.on_headers_complete = { p in
             let me = RequestParser.me(p)
-            me.flushHeader()
+            me.head.finish()
             me.headersDone = true
             let length = p!.pointee.content_length
             if p!.pointee.flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && length != UInt64.max && length > UInt64(me.maxBodyBytes) {
                 me.failure = (413, "request body larger than \(me.maxBodyBytes) bytes")
                 return -1
             }
-            for h in me.headers where h.name == "expect" {
+            for h in me.head.headers where h.name == "expect" {
                 if h.value.lowercased() == "100-continue" { me.expectsContinue = true }
                 else { me.failure = (417, "unsupported expectation"); return -1 }
             }
@@ -185,7 +168,7 @@ final class RequestParser {
             let method = String(cString: http_method_str(http_method(rawValue: p!.pointee.method)))
             let target = String(decoding: me.url, as: UTF8.self)
             me.finished = HTTPRequest(
-                method: method, target: target, headers: me.headers, body: me.body,
+                method: method, target: target, headers: me.head.headers, body: me.body,
                 versionMajor: Int(p!.pointee.http_major), versionMinor: Int(p!.pointee.http_minor),
                 keepAlive: http_should_keep_alive(p) != 0)
             me.inMessage = false
