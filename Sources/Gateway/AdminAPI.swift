@@ -28,6 +28,7 @@ final class AdminAPI {
         router.add("DELETE", "/delete/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.delete(r) } }
         router.add("GET", "/services") { [unowned self] r, c in self.guarded(r, c) { try await self.list() } }
         router.add("GET", "/services/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.show(r) } }
+        router.add("GET", "/services/:name/history") { [unowned self] r, c in self.guarded(r, c) { try await self.history(r) } }
     }
 
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).
@@ -74,13 +75,17 @@ final class AdminAPI {
         guard let url = body["url"]?.stringValue else { throw AdminError.badRequest("body needs \"url\" (a string)") }
         if let problem = Validation.serviceNameProblem(name) { throw AdminError.badRequest(problem) }
         if let problem = Validation.serviceURLProblem(url) { throw AdminError.badRequest(problem) }
-        try Self.rejectUnknownKeys(body, allowed: ["name", "url"])
+        try Self.rejectUnknownKeys(body, allowed: ["name", "url", "limits"])
+        var limits = ServiceLimits()
+        if let l = body["limits"] {
+            do { limits = try ServiceLimits.patch(limits, with: l) } catch { throw AdminError.badRequest(error.description) }
+        }
         if try Self.dryRun(request) {
             if try await registry.service(named: name) != nil { throw AdminError.conflict("a service named \(name) already exists") }
             let diff = try await registry.preview(name: name, url: url, existing: nil)
             return .json(200, Self.dryRunBody(name: name, url: url, diff: diff))
         }
-        let (record, change, signal) = try await registry.register(name: name, url: url)
+        let (record, change, signal) = try await registry.register(name: name, url: url, limits: limits)
         return .json(201, Self.mutationBody(record: record, change: change, signal: signal))
     }
 
@@ -89,13 +94,18 @@ final class AdminAPI {
         if let problem = Validation.serviceNameProblem(name) { throw AdminError.notFound("no service named \(name): \(problem)") }
         let body = try Self.jsonBody(request, required: false)
         var url: String?
+        var limits: JSON?
         if case .object = body {
             if let u = body["url"] {
                 guard let s = u.stringValue else { throw AdminError.badRequest("\"url\" must be a string") }
                 if let problem = Validation.serviceURLProblem(s) { throw AdminError.badRequest(problem) }
                 url = s
             }
-            try Self.rejectUnknownKeys(body, allowed: ["url"])
+            if let l = body["limits"] {
+                do { _ = try ServiceLimits.patch(ServiceLimits(), with: l) } catch { throw AdminError.badRequest(error.description) }
+                limits = l
+            }
+            try Self.rejectUnknownKeys(body, allowed: ["url", "limits"])
         }
         if try Self.dryRun(request) {
             guard let existing = try await registry.service(named: name) else { throw AdminError.notFound("no service named \(name)") }
@@ -103,7 +113,8 @@ final class AdminAPI {
             let diff = try await registry.preview(name: name, url: target, existing: existing)
             return .json(200, Self.dryRunBody(name: name, url: target, diff: diff))
         }
-        let (record, change, signal) = try await registry.update(name: name, url: url)
+        let accepted = DefinitionReview.acceptedHashes(query: request.query)
+        let (record, change, signal) = try await registry.update(name: name, url: url, limits: limits, accepted: accepted)
         return .json(200, Self.mutationBody(record: record, change: change, signal: signal))
     }
 
@@ -132,6 +143,26 @@ final class AdminAPI {
         return .json(200, Self.serviceJSON(record, full: true).setting("health", health(record.name)))
     }
 
+    /// The newest changes of a service (live or deleted): `?limit=` 1...200, default 20.
+    private func history(_ request: HTTPRequest) async throws(AdminError) -> HTTPResponse {
+        let name = request.parameters["name"] ?? ""
+        guard Validation.serviceNameProblem(name) == nil else { throw AdminError.notFound("no service named \(name)") }
+        var limit = 20
+        for pair in request.query.split(separator: "&") where pair.hasPrefix("limit=") {
+            guard let n = Int(pair.dropFirst(6)), (1...historyKept).contains(n) else {
+                throw AdminError.badRequest("limit must be an integer in 1...\(historyKept)")
+            }
+            limit = n
+        }
+        let changes = try await registry.history(name: name, limit: limit)
+        if changes.isEmpty, try await registry.service(named: name) == nil {
+            throw AdminError.notFound("no service named \(name)")
+        }
+        return .json(200, .object([
+            ("service", .string(name)), ("changes", .array(changes.map(\.json))), ("count", .int(changes.count)),
+        ]))
+    }
+
     // MARK: bodies
 
     /// `?dryRun=true` (or `1`); any other value of `dryRun` is a 400, so a typo never stores.
@@ -158,6 +189,7 @@ final class AdminAPI {
             ("createdAt", .string(r.createdAt)), ("updatedAt", .string(r.updatedAt)),
             ("toolCount", .int(r.tools.count)),
             ("tools", .array(r.tools.map { .string($0["name"]?.stringValue ?? "") })),
+            ("limits", r.limits.json),
         ]
         if full { pairs.append(("definitions", .array(r.tools))) }
         return .object(pairs)
@@ -198,6 +230,8 @@ enum AdminError: Error {
     case badRequest(String)
     case notFound(String)
     case conflict(String)
+    /// Pinned definitions changed (409): the message and the changes to confirm.
+    case definitionsChanged(String, JSON)
     case downstream(String)
     case unavailable(String)
     case internalError(String)
@@ -209,6 +243,10 @@ enum AdminError: Error {
         case .badRequest(let m): return .error(400, code: "bad_request", message: m)
         case .notFound(let m): return .error(404, code: "not_found", message: m)
         case .conflict(let m): return .error(409, code: "conflict", message: m)
+        case .definitionsChanged(let m, let changes):
+            return .json(409, .object([("error", .object([
+                ("code", .string("definitions_changed")), ("message", .string(m)), ("changed", changes),
+            ]))]))
         case .downstream(let m): return .error(502, code: "downstream_error", message: m)
         case .unavailable: return .error(503, code: "storage_unavailable", message: "storage is unavailable; retry later")
         case .internalError: return .error(500, code: "internal", message: "internal error; see the gateway's log")
@@ -219,7 +257,7 @@ enum AdminError: Error {
         switch self {
         case .badRequest: return 400
         case .notFound: return 404
-        case .conflict: return 409
+        case .conflict, .definitionsChanged: return 409
         case .downstream: return 502
         case .unavailable: return 503
         case .internalError: return 500
@@ -240,6 +278,7 @@ enum AdminError: Error {
         case .notFound(let m): self = .notFound(m)
         case .unavailable(let m): self = .unavailable(m)
         case .failed(let m): self = .internalError(m)
+        case .refused(let m, let details): self = .definitionsChanged(m, details)
         }
     }
 }

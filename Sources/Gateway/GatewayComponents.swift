@@ -37,7 +37,7 @@ struct GatewayComponents {
                 health: .init(downAfter: config.healthDownAfter, degradedLatency: config.healthDegradedLatency),
                 breaker: .init(failureThreshold: config.circuitFailureThreshold, coolDown: config.circuitCoolDown)),
             log: log)
-        let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout)
+        let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout, queueWait: config.callQueueWait)
         relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
         let snapshots = Snapshots()
         let mcp = MCPEndpoint(config: config, log: log, secret: Array((config.sessionSecret ?? generateKey()).utf8),
@@ -50,9 +50,10 @@ struct GatewayComponents {
         // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
                              current: { [unowned snapshots] in snapshots.current },
-                             install: { [unowned snapshots, unowned downstreams, unowned mcp] next in
+                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay] next in
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
+                                 relay.limiter.retain(next.serviceURLs.keys)
                                  if changed { mcp.hub.notifyToolsChanged() }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }

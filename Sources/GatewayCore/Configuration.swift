@@ -66,6 +66,15 @@ public struct Configuration: Sendable {
     public var healthDownAfter = 2
     /// Median latency (seconds) of recent successes above which a downstream is `degraded`.
     public var healthDegradedLatency = 1.0
+    /// How long a call waits for a slot under a service's `maxConcurrent` before it is refused.
+    public var callQueueWait = 1.0
+    /// Refuse updates that change a definition's input schema or annotations under the same name
+    /// until an operator confirms the new hashes (`?accept=`).
+    public var pinDefinitions = false
+    /// What lists show of a service that is `down`: its tools stay (`keep`) or are left out (`hide`).
+    public var downPolicy = DownPolicy.keep
+
+    public enum DownPolicy: String, Sendable { case keep, hide }
 
     public init() {}
 
@@ -158,6 +167,14 @@ public struct Configuration: Sendable {
         if let v = try seconds("CIRCUIT_COOL_DOWN") { c.circuitCoolDown = v }
         if let v = try int("HEALTH_DOWN_AFTER", 1...100) { c.healthDownAfter = v }
         if let v = try seconds("HEALTH_DEGRADED_LATENCY") { c.healthDegradedLatency = v }
+        if let v = try seconds("CALL_QUEUE_WAIT") { c.callQueueWait = v }
+        if let v = value("PIN_DEFINITIONS") { c.pinDefinitions = try bool("PIN_DEFINITIONS", v) }
+        if let v = value("HEALTH_DOWN_POLICY") {
+            guard let p = DownPolicy(rawValue: v.lowercased()) else {
+                throw ConfigurationError(variable: "HEALTH_DOWN_POLICY", problem: "must be keep or hide, got \(v.debugDescription)")
+            }
+            c.downPolicy = p
+        }
         if let v = value("ALLOWED_ORIGINS") {
             c.allowedOrigins = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
         }

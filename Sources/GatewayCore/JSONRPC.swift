@@ -10,6 +10,8 @@ public enum JSONRPCCode {
     public static let downstreamError = -32003
     /// The downstream's circuit is open on this replica: the call failed at once, without trying.
     public static let circuitOpen = -32004
+    /// The service is at its limit of concurrent calls and no slot freed within the queue wait.
+    public static let serviceBusy = -32005
     public static let headerMismatch = -32020
     public static let unsupportedVersion = -32022
 }

@@ -1,7 +1,9 @@
 /// A registered service with its tools as the downstream returned them.
 public struct ServiceRecord: Sendable {
-    public init(id: Int64, name: String, url: String, createdAt: String, updatedAt: String, rawTools: [UInt8]) {
+    public init(id: Int64, name: String, url: String, createdAt: String, updatedAt: String, rawTools: [UInt8],
+                limits: ServiceLimits = ServiceLimits()) {
         self.id = id; self.name = name; self.url = url; self.createdAt = createdAt; self.updatedAt = updatedAt; self.rawTools = rawTools
+        self.limits = limits
     }
     public var id: Int64
     public var name: String
@@ -10,6 +12,8 @@ public struct ServiceRecord: Sendable {
     public var updatedAt: String
     /// The tool definitions as one JSON array, as stored (parsed only where a caller needs values).
     public var rawTools: [UInt8]
+    /// The operator's per-service limits (call timeout, concurrent calls).
+    public var limits: ServiceLimits
 
     /// The tool definitions, parsed.
     public var tools: [JSON] { (try? JSONParser.parse(rawTools))?.arrayValue ?? [] }
@@ -24,4 +28,27 @@ public struct RegistryChange: Sendable {
     public var previous: Int64
     public var action: String
     public var service: String
+}
+
+/// One entry of a service's history: a committed register, update or delete and what it changed.
+public struct ServiceChange: Sendable {
+    public init(id: Int64, service: String, version: Int64, action: String, cause: String, at: String, diff: [UInt8]) {
+        self.id = id; self.service = service; self.version = version; self.action = action; self.cause = cause
+        self.at = at; self.diff = diff
+    }
+    public var id: Int64
+    public var service: String
+    public var version: Int64
+    public var action: String
+    /// Who caused it: `admin` for the admin API.
+    public var cause: String
+    public var at: String
+    /// `DefinitionDiff.Result.json`, serialized.
+    public var diff: [UInt8]
+
+    public var json: JSON {
+        let diffPairs = (try? JSONParser.parse(diff))?.objectValue ?? []
+        return .object([("at", .string(at)), ("version", .number(String(version))), ("action", .string(action)),
+                        ("cause", .string(cause))] + diffPairs)
+    }
 }

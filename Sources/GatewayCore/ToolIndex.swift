@@ -13,12 +13,14 @@ public final class ToolIndex: @unchecked Sendable {
     public final class Service: Sendable {
         public let name: String
         public let url: String
+        public let limits: ServiceLimits
         public let entries: [Entry]
         let byName: [String: Int]
 
         public init(record: ServiceRecord) {
             name = record.name
             url = record.url
+            limits = record.limits
             var entries: [Entry] = []
             var byName: [String: Int] = [:]
             let prefix = record.name + ToolNaming.separator

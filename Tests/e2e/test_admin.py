@@ -1008,3 +1008,150 @@ def test_dry_run_register_and_update_store_nothing(admin, db, storage, start_dow
                  502, "downstream_error")
     assert admin.request("POST", "/register?dryRun=true", json_body={"name": unique_name("x"), "url": d.url},
                          key=None).status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------------
+# per-service limits, history, pinned definitions
+
+def mcp_call(url: str, tool: str, arguments: dict, rid: int = 1, timeout: float = 30) -> dict:
+    """tools/call over /mcp (2026-07-28, stateless); the final JSON-RPC message."""
+    r = httpx.post(url + "/mcp", json=modern_body(rid, "tools/call", {"name": tool, "arguments": arguments}),
+                   headers=modern_headers("tools/call", tool), timeout=timeout)
+    assert r.status_code == 200, describe(r)
+    return final_message(r, rid)
+
+
+def test_service_limits_are_stored_shown_and_enforced(start_gateway, storage, db, start_downstream):
+    """limits.timeoutMs bounds a service's calls instead of TOOL_CALL_TIMEOUT; limits.maxConcurrent
+    makes the excess wait CALL_QUEUE_WAIT for a slot, then fail with -32005 naming the service; an
+    update patches the limits (null clears one); bad limits are 400 and store nothing."""
+    g = start_on(start_gateway, storage, CALL_QUEUE_WAIT="0.3")
+    admin = Admin(g.url)
+    d = start_downstream()
+    name = unique_name("lim")
+    for bad in ({"timeoutMs": 0}, {"maxConcurrent": "2"}, {"retries": 3}, [1]):
+        assert_error(admin.request("POST", "/register", json_body={"name": name, "url": d.url, "limits": bad}), 400, "bad_request")
+    assert_nothing_stored(db, name)
+
+    r = admin.request("POST", "/register", json_body={"name": name, "url": d.url, "limits": {"timeoutMs": 400}})
+    assert r.status_code == 201, describe(r)
+    assert r.json()["limits"] == {"timeoutMs": 400, "maxConcurrent": None}, r.json()
+    assert admin.service(name).json()["limits"] == {"timeoutMs": 400, "maxConcurrent": None}
+
+    started = time.monotonic()
+    reply = mcp_call(g.url, f"{name}__slow", {"seconds": 3})
+    took = time.monotonic() - started
+    assert reply.get("error", {}).get("code") == -32002, reply
+    assert took < 2.5, f"the service's 400 ms timeout took {took:.2f} s"
+
+    # Patch: a longer timeout and one call at a time.
+    r = admin.request("PUT", f"/update/{name}", json_body={"limits": {"timeoutMs": 10000, "maxConcurrent": 1}})
+    assert r.status_code == 200 and r.json()["limits"] == {"timeoutMs": 10000, "maxConcurrent": 1}, describe(r)
+    assert_error(admin.request("PUT", f"/update/{name}", json_body={"limits": {"maxConcurrent": 0}}), 400, "bad_request")
+    assert admin.service(name).json()["limits"]["maxConcurrent"] == 1, "a refused update changed the limits"
+
+    results: dict = {}
+    holder = threading.Thread(target=lambda: results.setdefault("slow", mcp_call(g.url, f"{name}__slow", {"seconds": 1.5})))
+    holder.start()
+    time.sleep(0.4)  # the slow call holds the only slot
+    started = time.monotonic()
+    busy = mcp_call(g.url, f"{name}__echo", {"text": "x"})
+    waited = time.monotonic() - started
+    assert busy.get("error", {}).get("code") == -32005, busy
+    assert busy["error"]["data"] == {"service": name, "maxConcurrent": 1}, busy
+    assert name in busy["error"]["message"]
+    assert 0.2 <= waited < 1.2, f"the refused call waited {waited:.2f} s (CALL_QUEUE_WAIT=0.3)"
+    holder.join(10)
+    assert results["slow"]["result"]["content"][0]["text"] == "slept 1.5", results
+
+    # A waiter gets the slot when it frees within the wait.
+    holder = threading.Thread(target=lambda: results.__setitem__("slow2", mcp_call(g.url, f"{name}__slow", {"seconds": 0.3})))
+    holder.start()
+    time.sleep(0.15)
+    assert mcp_call(g.url, f"{name}__echo", {"text": "after"}).get("result") is not None
+    holder.join(10)
+
+    # null clears the limit: concurrent calls all run.
+    r = admin.request("PUT", f"/update/{name}", json_body={"limits": {"maxConcurrent": None}})
+    assert r.json()["limits"] == {"timeoutMs": 10000, "maxConcurrent": None}, describe(r)
+    holder = threading.Thread(target=lambda: mcp_call(g.url, f"{name}__slow", {"seconds": 1}))
+    holder.start()
+    time.sleep(0.2)
+    assert mcp_call(g.url, f"{name}__echo", {"text": "free"}).get("result") is not None
+    holder.join(10)
+    admin.close()
+
+
+def test_history_records_every_change_with_hashes(admin, db, start_downstream):
+    """GET /services/:name/history: newest first, one entry per register/update/delete with the
+    action, cause, version and the diff (added/removed/changed names and hashes, flagged schema
+    changes), written in the mutation's transaction; it outlives a delete."""
+    d = start_downstream()
+    name = unique_name("hist")
+    assert_error(admin.request("GET", f"/services/{name}/history"), 404, "not_found")
+    v1 = check_mutation(admin.register(name, d.url), 201, name, d.url, BASIC_TOOLS)["version"]
+    d.set_tool_set("drifted")
+    dry = admin.request("PUT", f"/update/{name}?dryRun=true").json()
+    v2 = admin.update(name).json()["version"]
+    d.set_tool_set("changed")
+    v3 = admin.update(name).json()["version"]
+    v4 = admin.delete(name).json()["version"]
+
+    r = admin.request("GET", f"/services/{name}/history")
+    assert r.status_code == 200, describe(r)
+    body = r.json()
+    assert body["service"] == name and body["count"] == 4, body
+    deleted, changed, drifted, registered = body["changes"]
+    assert [c["action"] for c in body["changes"]] == ["delete", "update", "update", "register"]
+    assert all(c["cause"] == "admin" for c in body["changes"])
+    assert [int(c["version"]) for c in body["changes"]] == [int(v4), int(v3), int(v2), int(v1)]
+    assert all(parse_ts(c["at"]) for c in body["changes"])
+
+    assert sorted(e["tool"] for e in registered["added"]) == sorted(BASIC_TOOLS) and registered["removed"] == []
+    (drift,) = drifted["changed"]
+    assert drift["tool"] == "add" and drift["flagged"] is True and "inputSchema" in drift["fields"], drift
+    assert drift == dry["changed"][0], "the stored diff differs from the dry run's"
+    old_add = next(e["hash"] for e in registered["added"] if e["tool"] == "add")
+    assert drift["oldHash"] == old_add
+    assert [e["tool"] for e in changed["added"]] == ["multiply"] and [e["tool"] for e in changed["removed"]] == ["fail"]
+    assert [c["tool"] for c in changed["changed"]] == ["add"] and changed["changed"][0]["oldHash"] == drift["newHash"]
+    assert sorted(e["tool"] for e in deleted["removed"]) == sorted(["echo", "add", "slow", "progress", "whoami", "multiply"])
+
+    assert [c["action"] for c in admin.request("GET", f"/services/{name}/history?limit=2").json()["changes"]] == ["delete", "update"]
+    for bad in ("0", "201", "x"):
+        assert_error(admin.request("GET", f"/services/{name}/history?limit={bad}"), 400, "bad_request")
+    assert int(db.value(f"SELECT count(*) FROM service_changes WHERE service_name = {db.lit(name)}")) == 4
+    assert admin.request("GET", f"/services/{name}/history", key=None).status_code == 401
+
+
+def test_pinned_definitions_refuse_a_schema_change_until_accepted(start_gateway, storage, db, start_downstream):
+    """PIN_DEFINITIONS=true: an update that changes a definition's input schema under the same name
+    is 409 definitions_changed (naming the tool and both hashes) and stores nothing; ?accept= with
+    the new hash lets it through; changes that are not flagged (added, removed tools) pass."""
+    g = start_on(start_gateway, storage, PIN_DEFINITIONS="true")
+    admin = Admin(g.url)
+    d = start_downstream()
+    name = unique_name("pin")
+    check_mutation(admin.register(name, d.url), 201, name, d.url, BASIC_TOOLS)
+    version = db.version()
+    stored = db.stored_tools_json(name)
+
+    d.set_tool_set("drifted")
+    r = admin.update(name)
+    assert_error(r, 409, "definitions_changed")
+    (change,) = r.json()["error"]["changed"]
+    assert change["tool"] == "add" and change["name"] == f"{name}__add" and "inputSchema" in change["fields"], change
+    assert change["oldHash"] != change["newHash"]
+    assert db.version() == version and db.stored_tools_json(name) == stored, "a refused update stored something"
+    assert admin.request("GET", f"/services/{name}/history").json()["count"] == 1
+
+    assert_error(admin.request("PUT", f"/update/{name}?accept=sha256:{'0' * 64}"), 409, "definitions_changed")
+    r = admin.request("PUT", f"/update/{name}?accept={change['newHash'].replace(':', '%3A')}")
+    assert r.status_code == 200, describe(r)
+    assert db.version() > version
+    history = admin.request("GET", f"/services/{name}/history").json()["changes"]
+    assert history[0]["changed"][0]["newHash"] == change["newHash"]
+
+    d.set_tool_set("drifted")  # unchanged now: nothing flagged, nothing refused
+    assert admin.update(name).status_code == 200
+    admin.close()

@@ -121,17 +121,18 @@ public final class DownstreamSession {
     /// Sends a request whose body the caller built (with id `id`) and returns the raw bytes of the
     /// matching response message, unparsed. Other messages on the stream (notifications) go to
     /// `onMessage`; requests from the server are answered here. Retries once on a lost session.
-    public func relay(_ build: (Int) -> [UInt8], onMessage: ((JSON) -> Void)? = nil,
+    /// `timeout` bounds the exchange instead of the session's own (a service's call timeout).
+    public func relay(_ build: (Int) -> [UInt8], timeout: Double? = nil, onMessage: ((JSON) -> Void)? = nil,
                       handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> [UInt8] {
         try await initialize()
         var id = allocateID()
         do {
-            return try await send(build(id), id: id, session: true, onMessage: onMessage, handle: handle).0
+            return try await send(build(id), id: id, session: true, timeout: timeout, onMessage: onMessage, handle: handle).0
         } catch DownstreamError.sessionExpired {
             protocolVersion = nil
             try await initialize()
             id = allocateID()
-            return try await send(build(id), id: id, session: true, onMessage: onMessage, handle: handle).0
+            return try await send(build(id), id: id, session: true, timeout: timeout, onMessage: onMessage, handle: handle).0
         }
     }
 

@@ -34,6 +34,8 @@ final class ToolCall {
     let timer = Timer {}
     private var transfer: TransferHandle?
     private let startedAt: Double
+    /// Whether the call holds one of its service's concurrency slots (given back when it ends).
+    var slot = CallLimiter.Slot.uncounted
 
     var service: String { lifecycle.service }
     var isFinished: Bool { lifecycle.isFinished }
@@ -67,7 +69,7 @@ final class ToolCall {
                 let raw = try await session.relay({ downstreamID in
                     self.lifecycle.forwarded(downstreamID: downstreamID)
                     return Self.request(id: downstreamID, params: params)
-                }, onMessage: { message in
+                }, timeout: lifecycle.timeout + 5, onMessage: { message in
                     self.progress(message)
                 }, handle: { self.transfer = $0 })
                 self.transfer = nil

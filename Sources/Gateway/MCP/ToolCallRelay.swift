@@ -14,12 +14,14 @@ final class ToolCallRelay {
     private let pool: DownstreamPool
     private let log: Log
     private let timeout: Double
+    let limiter: CallLimiter
     private var inflight: [String: ToolCall] = [:]
     private var nextToken = 0
     var metrics: (String, String, Double) -> Void = { _, _, _ in }
 
-    init(pool: DownstreamPool, log: Log, timeout: Double) {
+    init(pool: DownstreamPool, log: Log, timeout: Double, queueWait: Double = 1) {
         self.pool = pool
+        limiter = CallLimiter(wait: queueWait)
         self.log = log
         self.timeout = timeout
     }
@@ -46,8 +48,29 @@ final class ToolCallRelay {
                                         headers: cors))
             return
         }
+        let limits = service.limits
+        let url = service.url
+        let cors = cors
+        limiter.enter(service: service.name, limit: limits.maxConcurrent, onClose: context.onClose, start: { [weak self] slot in
+            guard let self else { return }
+            self.begin(request, context, service: service.name, url: url, tool: entry.originalName,
+                       timeout: limits.timeout(default: self.timeout), slot: slot, cors: cors)
+        }, refuse: { [weak self] in
+            self?.metrics(service.name, "busy", 0)
+            let limit = limits.maxConcurrent ?? 0
+            context.send(MCPReply.error(200, id: id, code: JSONRPCCode.serviceBusy,
+                                        message: "Service \(service.name) is at its limit of \(limit) concurrent calls; retry later",
+                                        data: .object([("service", .string(service.name)), ("maxConcurrent", .int(limit))]),
+                                        headers: cors))
+        })
+    }
+
+    /// Starts the call once it holds a slot (or needs none).
+    private func begin(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: String, url: String, tool: String,
+                       timeout: Double, slot: CallLimiter.Slot, cors: [(name: String, value: String)]) {
+        let id = request.id
         // Downstream params: the original tool name; our own progress token; no modern-era _meta.
-        var params = request.params.setting("name", .string(entry.originalName))
+        var params = request.params.setting("name", .string(tool))
         let clientToken = request.params["_meta"]?["progressToken"]
         var meta: [(String, JSON)] = (request.params["_meta"]?.objectValue ?? []).filter {
             !$0.0.hasPrefix(MCPVersions.metaPrefix) && $0.0 != "progressToken"
@@ -64,11 +87,12 @@ final class ToolCallRelay {
         let stream: ResponseStream? = clientToken != nil && request.acceptsStream
             ? context.startStream(headers: SSE.headers + cors) : nil
         let key = request.session.map { "\($0.id)|\(id.text)" }
-        let call = ToolCall(relay: self, lifecycle: ToolCallLifecycle(service: service.name, timeout: timeout),
-                            session: pool.session(service: service.name, url: service.url), tool: entry.originalName, key: key,
+        let call = ToolCall(relay: self, lifecycle: ToolCallLifecycle(service: service, timeout: timeout),
+                            session: pool.session(service: service, url: url), tool: tool, key: key,
                             caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
                                           progressToken: clientToken, downstreamToken: ourToken),
                             context: context, stream: stream)
+        call.slot = slot
         if let key { inflight[key] = call }
         call.start(params: params.serialized())
     }
@@ -76,6 +100,7 @@ final class ToolCallRelay {
     /// A call finished (whatever the reason): it leaves the table; the outcome is counted.
     func finished(_ call: ToolCall, outcome: ToolCallLifecycle.Outcome, seconds: Double, failure: ToolCallLifecycle.Failure?) {
         if let key = call.key, inflight[key] === call { inflight[key] = nil }
+        if call.slot == .counted { limiter.leave(service: call.service) }
         metrics(call.service, outcome.rawValue, seconds)
         switch (outcome, failure) {
         case (.ok, _), (.error, .rpc?): pool.monitor.succeeded(call.service, latency: seconds)

@@ -26,7 +26,7 @@ public final class PostgresRegistryStore: RegistryStore {
     private static let timestamp = #"to_char(%@ AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
     private static func ts(_ column: String) -> String { timestamp.replacingOccurrences("%@", column) }
 
-    private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at"
+    private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at, s.call_timeout_ms, s.max_concurrent"
     private static let selectServices = """
         SELECT \(serviceColumns), COALESCE(t.tools_text, array_to_json(t.tools)::text, '[]') AS tools
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
@@ -131,7 +131,8 @@ public final class PostgresRegistryStore: RegistryStore {
     static func record(_ rows: PGRows, _ i: Int) throws -> ServiceRecord {
         ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
                       createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "",
-                      rawTools: rows.bytes(i, "tools") ?? Array("[]".utf8))
+                      rawTools: rows.bytes(i, "tools") ?? Array("[]".utf8),
+                      limits: ServiceLimits(columns: rows[i, "call_timeout_ms"], rows[i, "max_concurrent"]))
     }
 
     /// Locks the version row (ordering this mutation after any concurrent one) and returns it.
@@ -152,31 +153,60 @@ public final class PostgresRegistryStore: RegistryStore {
 
     private static let toolsArray = "ARRAY(SELECT jsonb_array_elements($2::jsonb))"
 
-    public func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+    /// The definitions stored for service `id` (locked: the mutation replaces them), nil when none.
+    private func currentTools(_ conn: PGConnection, _ id: String) async throws -> [UInt8]? {
+        let rows = try await conn.query("""
+            SELECT COALESCE(tools_text, array_to_json(tools)::text, '[]') AS tools FROM service_tools
+            WHERE service_id = $1 AND deleted_at IS NULL FOR UPDATE
+            """, [id])
+        return rows.count == 0 ? nil : rows.bytes(0, "tools")
+    }
+
+    /// Writes the history entry and keeps the newest `historyKept` of that name.
+    private func writeHistory(_ conn: PGConnection, name: String, version: Int64, action: String, cause: String, diff: [UInt8]) async throws {
+        _ = try await conn.query("""
+            INSERT INTO service_changes (service_name, version, action, cause, diff) VALUES ($1, $2, $3, $4, $5)
+            """, [name, String(version), action, cause, String(decoding: diff, as: UTF8.self)])
+        _ = try await conn.query("""
+            DELETE FROM service_changes WHERE service_name = $1 AND id <= (
+                SELECT id FROM service_changes WHERE service_name = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)
+            """, [name, String(historyKept)])
+    }
+
+    private static func int(_ v: Int?) -> String? { v.map(String.init) }
+
+    public func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+                         review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
         return try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
+                let diff = try review(nil)
                 let rows = try await conn.query(
-                    "INSERT INTO services (name, url) VALUES ($1, $2) RETURNING id", [name, url])
+                    "INSERT INTO services (name, url, call_timeout_ms, max_concurrent) VALUES ($1, $2, $3, $4) RETURNING id",
+                    [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
                 guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
                 _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
                 let version = try await bumpVersion(conn)
+                try await writeHistory(conn, name: name, version: version, action: "register", cause: cause, diff: diff)
                 let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
                 return (try Self.record(saved, 0), RegistryChange(version: version, previous: previous, action: "register", service: name))
             }
         }
     }
 
-    public func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+    public func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+                       review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
         return try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
-                let rows = try await conn.query(
-                    "UPDATE services SET url = COALESCE($2, url), updated_at = now() WHERE name = $1 AND deleted_at IS NULL RETURNING id",
-                    [name, url])
+                let rows = try await conn.query("""
+                    UPDATE services SET url = COALESCE($2, url), call_timeout_ms = $3, max_concurrent = $4, updated_at = now()
+                    WHERE name = $1 AND deleted_at IS NULL RETURNING id
+                    """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+                let diff = try review(try await currentTools(conn, id))
                 let changed = try await conn.query(
                     "UPDATE service_tools SET tools = \(Self.toolsArray), tools_text = $3::text, updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
                     [id, toolsJSON, toolsJSON])
@@ -184,23 +214,40 @@ public final class PostgresRegistryStore: RegistryStore {
                     _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
                 }
                 let version = try await bumpVersion(conn)
+                try await writeHistory(conn, name: name, version: version, action: "update", cause: cause, diff: diff)
                 let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
                 return (try Self.record(saved, 0), RegistryChange(version: version, previous: previous, action: "update", service: name))
             }
         }
     }
 
-    public func delete(name: String) async throws(StoreError) -> RegistryChange {
+    public func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange {
         try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
                 let rows = try await conn.query(
                     "UPDATE services SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL RETURNING id", [name])
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+                let diff = try review(try await currentTools(conn, id))
                 _ = try await conn.query(
                     "UPDATE service_tools SET deleted_at = now(), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL", [id])
                 let version = try await bumpVersion(conn)
+                try await writeHistory(conn, name: name, version: version, action: "delete", cause: cause, diff: diff)
                 return RegistryChange(version: version, previous: previous, action: "delete", service: name)
+            }
+        }
+    }
+
+    public func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange] {
+        try await run {
+            let rows = try await pool.query("""
+                SELECT id, service_name, version, action, cause, \(Self.ts("created_at")) AS at, diff FROM service_changes
+                WHERE service_name = $1 ORDER BY id DESC LIMIT $2
+                """, [name, String(limit)])
+            return (0..<rows.count).map { i in
+                ServiceChange(id: Int64(rows[i, "id"] ?? "0") ?? 0, service: rows[i, "service_name"] ?? name,
+                              version: Int64(rows[i, "version"] ?? "0") ?? 0, action: rows[i, "action"] ?? "",
+                              cause: rows[i, "cause"] ?? "", at: rows[i, "at"] ?? "", diff: rows.bytes(i, "diff") ?? Array("{}".utf8))
             }
         }
     }

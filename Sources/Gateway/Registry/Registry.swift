@@ -30,30 +30,68 @@ final class Registry {
         do { return try await store.service(named: name) } catch { throw AdminError(error) }
     }
 
-    func register(name: String, url: String) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
+    func register(name: String, url: String, limits: ServiceLimits) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
         // A cheap early answer for a taken name; the unique index decides in the end.
         if try await service(named: name) != nil { throw AdminError.conflict("a service named \(name) already exists") }
         let tools = try await fetchTools(service: name, url: url)
         let (record, change): (ServiceRecord, RegistryChange)
-        do { (record, change) = try await store.register(name: name, url: url, tools: tools) } catch { throw AdminError(error) }
+        do {
+            (record, change) = try await store.register(name: name, url: url, tools: tools, limits: limits, cause: "admin",
+                                                        review: review(name, tools, accepted: []))
+        } catch { throw AdminError(error) }
         log(.info, "service registered", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
         return (record, change, await committed(change, record))
     }
 
-    func update(name: String, url: String?) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
+    /// `limits` patches the stored ones (see `ServiceLimits.patch`); `accepted` confirms pinned changes.
+    func update(name: String, url: String?, limits: JSON?, accepted: Set<String>) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
         guard let existing = try await service(named: name) else { throw AdminError.notFound("no service named \(name)") }
+        var merged = existing.limits
+        if let limits {
+            do { merged = try ServiceLimits.patch(existing.limits, with: limits) } catch { throw AdminError.badRequest(error.description) }
+        }
         let tools = try await fetchTools(service: name, url: url ?? existing.url)
         let (record, change): (ServiceRecord, RegistryChange)
-        do { (record, change) = try await store.update(name: name, url: url, tools: tools) } catch { throw AdminError(error) }
+        do {
+            (record, change) = try await store.update(name: name, url: url, tools: tools, limits: merged, cause: "admin",
+                                                      review: review(name, tools, accepted: accepted))
+        } catch { throw AdminError(error) }
         log(.info, "service updated", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
         return (record, change, await committed(change, record))
     }
 
     func delete(name: String) async throws(AdminError) -> (RegistryChange, String) {
         let change: RegistryChange
-        do { change = try await store.delete(name: name) } catch { throw AdminError(error) }
+        do { change = try await store.delete(name: name, cause: "admin", review: review(name, [], accepted: [])) } catch { throw AdminError(error) }
         log(.info, "service deleted", [("service", name), ("version", String(change.version))])
         return (change, await committed(change, nil))
+    }
+
+    func history(name: String, limit: Int) async throws(AdminError) -> [ServiceChange] {
+        do { return try await store.history(name: name, limit: limit) } catch { throw AdminError(error) }
+    }
+
+    /// The review a mutation runs in its transaction: the diff for the history (flagged changes
+    /// logged at warn), or a refusal when pinning is on and a flagged change was not accepted.
+    private func review(_ service: String, _ tools: [JSON], accepted: Set<String>) -> ChangeReview {
+        let pinned = config.pinDefinitions
+        let log = self.log
+        return { previous in
+            let old = previous.flatMap { try? JSONParser.parse($0) }?.arrayValue ?? []
+            switch DefinitionReview.review(service: service, previous: old, new: tools, pinned: pinned, accepted: accepted) {
+            case .refuse(let changes):
+                throw StoreError.refused(DefinitionReview.refusalMessage(service: service, changes), DefinitionReview.refusalDetails(changes))
+            case .accept(let diff):
+                let flagged = diff.changed.filter(\.flagged)
+                if !flagged.isEmpty {
+                    let names = flagged.map(\.tool).joined(separator: ",")
+                    let hashes = flagged.map(\.newHash).joined(separator: ",")
+                    // May run on the storage thread: Log is one write(2) per line, safe from any thread.
+                    log(.warn, "definitions change under the same name", [("service", service), ("tools", names), ("new_hashes", hashes)])
+                }
+                return diff.json.serialized()
+            }
+        }
     }
 
     private func committed(_ change: RegistryChange, _ record: ServiceRecord?) async -> String {

@@ -6,10 +6,12 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case notFound(String)
     case unavailable(String)
     case failed(String)
+    /// A change review refused the mutation (pinned definitions changed): a message and details.
+    case refused(String, JSON)
 
     public var description: String {
         switch self {
-        case .conflict(let m), .notFound(let m), .unavailable(let m), .failed(let m): return m
+        case .conflict(let m), .notFound(let m), .unavailable(let m), .failed(let m), .refused(let m, _): return m
         }
     }
 }
@@ -23,7 +25,21 @@ public protocol RegistryStore: AnyObject {
     func version() async throws(StoreError) -> Int64
     func service(named name: String) async throws(StoreError) -> ServiceRecord?
     func services() async throws(StoreError) -> [ServiceRecord]
-    func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange)
-    func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange)
-    func delete(name: String) async throws(StoreError) -> RegistryChange
+    /// Each mutation runs `review` on the definitions it replaces (nil when there were none),
+    /// inside its transaction, and stores what it returns as the service's history entry; a
+    /// review that throws `StoreError.refused` rolls the mutation back.
+    func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+                  review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
+    func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+                review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
+    func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
+    /// The newest `limit` history entries of `name` (live or deleted), newest first.
+    func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange]
 }
+
+/// Turns the stored definitions a mutation replaces (a JSON array's bytes, nil when none) into the
+/// history entry's diff (JSON bytes); throws `StoreError.refused` to refuse the mutation.
+public typealias ChangeReview = @Sendable (_ previous: [UInt8]?) throws -> [UInt8]
+
+/// How many history entries are kept per service name.
+let historyKept = 200

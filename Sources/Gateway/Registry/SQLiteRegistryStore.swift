@@ -23,7 +23,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     nonisolated private static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
     nonisolated private static let selectServices = """
-        SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools
+        SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools, s.call_timeout_ms, s.max_concurrent
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
         WHERE s.deleted_at IS NULL
         """
@@ -137,7 +137,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     nonisolated static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
         result.rows.map { r in
             ServiceRecord(id: Int64(r[0] ?? "0") ?? 0, name: r[1] ?? "", url: r[2] ?? "", createdAt: r[3] ?? "",
-                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8))
+                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8), limits: ServiceLimits(columns: r[6], r[7]))
         }
     }
 
@@ -152,46 +152,84 @@ public final class SQLiteRegistryStore: RegistryStore {
         return (Int64(rows.rows.first?[0] ?? "0") ?? 0, previous)
     }
 
-    public func register(name: String, url: String, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+    nonisolated private static func currentTools(_ db: SQLiteDatabase, _ id: String) throws -> [UInt8]? {
+        try db.query("SELECT tools FROM service_tools WHERE service_id = ?1 AND deleted_at IS NULL", [id]).rows.first
+            .map { Array(($0[0] ?? "[]").utf8) }
+    }
+
+    nonisolated private static func writeHistory(_ db: SQLiteDatabase, name: String, version: Int64, action: String,
+                                                 cause: String, diff: [UInt8]) throws {
+        _ = try db.query("INSERT INTO service_changes (service_name, version, action, cause, diff) VALUES (?1, ?2, ?3, ?4, ?5)",
+                         [name, String(version), action, cause, String(decoding: diff, as: UTF8.self)])
+        _ = try db.query("""
+            DELETE FROM service_changes WHERE service_name = ?1 AND id <= (
+                SELECT id FROM service_changes WHERE service_name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+            """, [name, String(historyKept)])
+    }
+
+    nonisolated private static func int(_ v: Int?) -> String? { v.map(String.init) }
+
+    public func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+                         review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
         return try await transaction { db in
-            let rows = try db.query("INSERT INTO services (name, url) VALUES (?1, ?2) RETURNING id", [name, url])
+            let diff = try review(nil)
+            let rows = try db.query("INSERT INTO services (name, url, call_timeout_ms, max_concurrent) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                                    [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
             guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
             _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
             let (version, previous) = try Self.bump(db)
+            try Self.writeHistory(db, name: name, version: version, action: "register", cause: cause, diff: diff)
             let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
             return (saved[0], RegistryChange(version: version, previous: previous, action: "register", service: name))
         }
     }
 
-    public func update(name: String, url: String?, tools: [JSON]) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+    public func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+                       review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let toolsJSON = JSON.array(tools).text
         return try await transaction { db in
             let rows = try db.query("""
-                UPDATE services SET url = COALESCE(?2, url), updated_at = \(Self.now)
+                UPDATE services SET url = COALESCE(?2, url), call_timeout_ms = ?3, max_concurrent = ?4, updated_at = \(Self.now)
                 WHERE name = ?1 AND deleted_at IS NULL RETURNING id
-                """, [name, url])
+                """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
             guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+            let diff = try review(try Self.currentTools(db, id))
             _ = try db.query("UPDATE service_tools SET tools = ?2, updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id, toolsJSON])
             if db.changes == 0 {
                 _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
             }
             let (version, previous) = try Self.bump(db)
+            try Self.writeHistory(db, name: name, version: version, action: "update", cause: cause, diff: diff)
             let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
             return (saved[0], RegistryChange(version: version, previous: previous, action: "update", service: name))
         }
     }
 
-    public func delete(name: String) async throws(StoreError) -> RegistryChange {
+    public func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange {
         try await transaction { db in
             let rows = try db.query("""
                 UPDATE services SET deleted_at = \(Self.now), updated_at = \(Self.now)
                 WHERE name = ?1 AND deleted_at IS NULL RETURNING id
                 """, [name])
             guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+            let diff = try review(try Self.currentTools(db, id))
             _ = try db.query("UPDATE service_tools SET deleted_at = \(Self.now), updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id])
             let (version, previous) = try Self.bump(db)
+            try Self.writeHistory(db, name: name, version: version, action: "delete", cause: cause, diff: diff)
             return RegistryChange(version: version, previous: previous, action: "delete", service: name)
+        }
+    }
+
+    public func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange] {
+        try await run { db in
+            try db.query("""
+                SELECT id, service_name, version, action, cause, created_at, diff FROM service_changes
+                WHERE service_name = ?1 ORDER BY id DESC LIMIT ?2
+                """, [name, String(limit)]).rows.map { r in
+                ServiceChange(id: Int64(r[0] ?? "0") ?? 0, service: r[1] ?? name, version: Int64(r[2] ?? "0") ?? 0,
+                              action: r[3] ?? "", cause: r[4] ?? "", at: r[5] ?? "", diff: Array((r[6] ?? "{}").utf8))
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ import Testing
 
     @Test func failingCallsOpenTheCircuitAndLaterCallsFailAtOnce() async {
         await onLoop {
-            let f = RelayFixture(health: .init(interval: 3600, breaker: .init(failureThreshold: 2, coolDown: 0.2)))
+            // A cool-down long enough that a busy test loop cannot outlast it before the third call.
+            let f = RelayFixture(health: .init(interval: 3600, breaker: .init(failureThreshold: 2, coolDown: 1)))
             f.unavailable = true
             for i in 0..<2 {
                 let (sink, _) = f.call(f.request(id: .int(i)))
@@ -31,7 +32,7 @@ import Testing
 
             // After the cool-down one probe goes; its success closes the circuit.
             f.unavailable = false
-            await sleep(seconds: 0.25)
+            await sleep(seconds: 1.05)
             let (probe, _) = f.call(f.request(id: .int(10)))
             #expect(await eventually { probe.isAnswered })
             #expect(probe.responses.first?.json?["result"] != nil)

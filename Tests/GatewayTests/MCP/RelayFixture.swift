@@ -18,15 +18,16 @@ final class RelayFixture {
     var unavailable = false
     static let secret = Array("fixture-secret-fixture-secret".utf8)
 
-    init(holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init()) {
+    init(holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init(),
+         limits: ServiceLimits = .init(), queueWait: Double = 1) {
         self.holdCalls = holdCalls
         let transport = ScriptedTransport { _ in nil }
         self.transport = transport
         pool = DownstreamPool(timeout: timeout + 5, connectTimeout: 1, transport: transport, health: health,
                               log: Log(level: "error", format: .text))
-        relay = ToolCallRelay(pool: pool, log: Log(level: "error", format: .text), timeout: timeout)
+        relay = ToolCallRelay(pool: pool, log: Log(level: "error", format: .text), timeout: timeout, queueWait: queueWait)
         let record = ServiceRecord(id: 1, name: "svc", url: "http://downstream.test/mcp", createdAt: "", updatedAt: "",
-                                   rawTools: Array(#"[{"name":"echo","inputSchema":{"type":"object"}}]"#.utf8))
+                                   rawTools: Array(#"[{"name":"echo","inputSchema":{"type":"object"}}]"#.utf8), limits: limits)
         index = ToolIndex(version: 1, services: [record], pageSize: 100)
         pool.retain(index)
         transport.respond = { [unowned self] request in self.answer(request) }
@@ -55,6 +56,13 @@ final class RelayFixture {
     /// The downstream id of the held call (the oldest one).
     var heldCallID: Int? {
         transport.heldRequests.compactMap { try? JSONParser.parse($0.body) }.first { $0["method"]?.stringValue == "tools/call" }?["id"]?.intValue
+    }
+
+    /// Answers the oldest held `tools/call` with an empty result. False when none is held.
+    @discardableResult
+    func answerHeldCall() -> Bool {
+        guard let id = heldCallID else { return false }
+        return transport.complete(with: .json(#"{"jsonrpc":"2.0","id":\#(id),"result":{"content":[]}}"#))
     }
 
     /// Downstream ids of every `tools/call` sent, in order.
