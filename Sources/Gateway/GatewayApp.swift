@@ -22,7 +22,7 @@ public final class GatewayApp {
         parts = GatewayComponents.build(config: config, log: log, env: env)
     }
 
-    var index: ToolIndex { parts.snapshots.current }
+    var index: ToolIndex { parts.snapshots.base }
 
     // MARK: start
 
@@ -129,6 +129,7 @@ public final class GatewayApp {
                 callCancelled: { [unowned self] key in
                     self.parts.mcp.relay.cancel(key: key, reason: "cancelled by the client (via another replica)")
                 },
+                healthChanged: { [unowned self] report in self.parts.downstreams.monitor.peers.record(report) },
                 reconnected: { sync.check() }))
         }
     }

@@ -39,17 +39,18 @@ struct GatewayComponents {
             log: log)
         let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout, queueWait: config.callQueueWait)
         relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
-        let snapshots = Snapshots()
+        let snapshots = Snapshots(policy: config.downPolicy)
         let mcp = MCPEndpoint(config: config, log: log, secret: Array((config.sessionSecret ?? generateKey()).utf8),
                               index: { [unowned snapshots] in snapshots.current },
-                              retained: { [unowned snapshots] v in snapshots.retained(version: v) }, relay: relay)
+                              retained: { [unowned snapshots] v, view in snapshots.retained(version: v, view: view) }, relay: relay)
+        mcp.unavailable = { [unowned snapshots] in snapshots.unavailable }
         mcp.onRequest = { [metrics] method, modern in metrics.mcp(method: method, modern: modern) }
         mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
         mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
 
         // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
-                             current: { [unowned snapshots] in snapshots.current },
+                             current: { [unowned snapshots] in snapshots.base },
                              install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay] next in
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
@@ -57,6 +58,12 @@ struct GatewayComponents {
                                  if changed { mcp.hub.notifyToolsChanged() }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
+        // A service went down or came back: lists say so, and under `hide` they leave it out.
+        downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, bus] service, transition in
+            let down = downstreams.monitor.services.values.filter { $0.health.state == .down }.map(\.name)
+            if snapshots.setDown(down) { mcp.hub.notifyToolsChanged() }
+            bus.announceHealth(service: service, transition: transition)
+        }
         registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }
 
         let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned storage] in
@@ -114,22 +121,60 @@ final class StorageStatus {
 }
 
 /// The tool index this replica serves, and the few before it (so a `tools/list` cursor stays
-/// valid across a reload).
+/// valid across a reload). `base` is the registry's snapshot; `current` is what clients are
+/// listed: `base`, or under the `hide` policy a view of it without the services that are down.
 @LoopActor
 final class Snapshots {
+    private(set) var base = ToolIndex.empty
     private(set) var current = ToolIndex.empty
     private var recent: [ToolIndex] = []
+    private let policy: Configuration.DownPolicy
+    /// Services this replica sees as down, sorted.
+    private var down: [String] = []
+    private var views = 0
+    /// The `mcp-gateway/unavailable` list for list results, serialized once per change.
+    private(set) var unavailable: [UInt8]?
+
+    init(policy: Configuration.DownPolicy = .keep) { self.policy = policy }
 
     /// Swaps in `next`; true when the version moved.
     func swap(_ next: ToolIndex) -> Bool {
-        let changed = next.version != current.version
-        recent.append(current)
-        if recent.count > 4 { recent.removeFirst() }
-        current = next
+        let changed = next.version != base.version
+        base = next
+        install(view(of: next))
         return changed
     }
 
-    func retained(version: Int64) -> ToolIndex? {
-        version == current.version ? current : recent.first { $0.version == version }
+    /// The services that are down now. True when the listed tools changed (a `hide` view came or went).
+    func setDown(_ names: [String]) -> Bool {
+        let sorted = names.sorted()
+        guard sorted != down else { return false }
+        down = sorted
+        let before = current.hidden
+        install(view(of: base))
+        return current.hidden != before
+    }
+
+    private func view(of snapshot: ToolIndex) -> ToolIndex {
+        guard policy == .hide, !down.isEmpty else { return snapshot }
+        views += 1
+        return snapshot.hiding(Set(down), view: views)
+    }
+
+    private func install(_ next: ToolIndex) {
+        if next !== current {
+            recent.append(current)
+            if recent.count > 8 { recent.removeFirst() }
+        }
+        current = next
+        let present = down.filter { base.service(named: $0) != nil }
+        unavailable = present.isEmpty ? nil : JSON.array(present.map { name in
+            .object([("service", .string(name)), ("state", .string("down")), ("listed", .bool(policy == .keep))])
+        }).serialized()
+    }
+
+    func retained(version: Int64, view: Int) -> ToolIndex? {
+        if version == current.version && view == current.view { return current }
+        return recent.last { $0.version == version && $0.view == view }
     }
 }

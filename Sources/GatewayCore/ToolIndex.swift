@@ -49,6 +49,11 @@ public final class ToolIndex: @unchecked Sendable {
     private let counts: [Int]
     private let offsets: [Int]
     public let toolCount: Int
+    /// Which listing view of the version this is: 0 for every service, another number for a view
+    /// that leaves `hidden` out (services that are down under the `hide` policy). Cursors carry it.
+    public let view: Int
+    /// Services left out of the listing (sorted); their tools still resolve for calls.
+    public let hidden: [String]
     /// Pages are serialized on first use, once per snapshot (loop-confined memo).
     private var pageCache: [Int: [UInt8]] = [:]
 
@@ -66,8 +71,11 @@ public final class ToolIndex: @unchecked Sendable {
                   counts: order.map { services[$0]!.entries.count }, pageSize: pageSize)
     }
 
-    private init(version: Int64, services: [String: Service], order: [String], counts: [Int], pageSize: Int) {
+    private init(version: Int64, services: [String: Service], order: [String], counts: [Int], pageSize: Int,
+                 view: Int = 0, hidden: [String] = []) {
         self.version = version
+        self.view = view
+        self.hidden = hidden
         self.pageSize = max(1, pageSize)
         self.services = services
         self.order = order
@@ -91,8 +99,23 @@ public final class ToolIndex: @unchecked Sendable {
     /// Every service's URL (builds a map: for inspection, not the hot path).
     public var serviceURLs: [String: String] { services.mapValues { $0.url } }
 
+    /// The same snapshot listed without `names` (those it has), as view `view`: calls still
+    /// resolve every tool. Only a full view (`view` 0) may be hidden from or replaced in.
+    public func hiding(_ names: Set<String>, view: Int) -> ToolIndex {
+        precondition(self.view == 0, "hiding from a view that already hides")
+        var keptOrder: [String] = [], keptCounts: [Int] = []
+        for (i, name) in order.enumerated() where !names.contains(name) {
+            keptOrder.append(name)
+            keptCounts.append(counts[i])
+        }
+        let hidden = names.filter { services[$0] != nil }.sorted()
+        return ToolIndex(version: version, services: services, order: keptOrder, counts: keptCounts, pageSize: pageSize,
+                         view: hidden.isEmpty ? 0 : view, hidden: hidden)
+    }
+
     /// The next snapshot: this one with `name` replaced by `record` (nil removes it).
     public func replacing(_ name: String, with record: ServiceRecord?, version: Int64) -> ToolIndex {
+        precondition(view == 0, "a delta applies to the full snapshot, not a listing view")
         var services = self.services
         var order = self.order
         var counts = self.counts
@@ -175,14 +198,20 @@ public final class ToolIndex: @unchecked Sendable {
         return lo
     }
 
-    /// The cursor for `page` of this snapshot: opaque to clients, bound to the version.
-    public func cursor(forPage page: Int) -> String { "\(String(version, radix: 36)).\(page)" }
+    /// The cursor for `page` of this snapshot: opaque to clients, bound to the version (and view).
+    public func cursor(forPage page: Int) -> String {
+        view == 0 ? "\(String(version, radix: 36)).\(page)" : "\(String(version, radix: 36)).\(page).\(String(view, radix: 36))"
+    }
 
-    /// Decodes a cursor into (version, page), or nil when it is not one of ours.
-    public static func decodeCursor(_ cursor: String) -> (version: Int64, page: Int)? {
+    /// Decodes a cursor into (version, page, view), or nil when it is not one of ours.
+    public static func decodeCursor(_ cursor: String) -> (version: Int64, page: Int, view: Int)? {
         let parts = cursor.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let v = Int64(parts[0], radix: 36), let p = Int(parts[1]), p > 0, p < 1_000_000 else { return nil }
-        return (v, p)
+        guard parts.count == 2 || parts.count == 3, let v = Int64(parts[0], radix: 36), let p = Int(parts[1]), p > 0, p < 1_000_000 else {
+            return nil
+        }
+        guard parts.count == 3 else { return (v, p, 0) }
+        guard let view = Int(parts[2], radix: 36), view > 0 else { return nil }
+        return (v, p, view)
     }
 
     // MARK: raw tool definitions

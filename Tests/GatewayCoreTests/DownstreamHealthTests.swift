@@ -42,3 +42,27 @@ import Testing
         #expect(h.state == .down)
     }
 }
+
+@Suite struct PeerHealthTests {
+    @Test func reportsRoundTripAndMalformedOnesAreDropped() {
+        let r = PeerHealth.Report(replica: "ab12", service: "svc", state: "down", at: 1_700_000_000.5)
+        #expect(PeerHealth.Report(r.json.text) == r)
+        for bad in ["", "{}", "[]", #"{"replica":"x","service":"svc","state":"on fire","at":1}"#,
+                    #"{"replica":"x","service":"bad name!","state":"down","at":1}"#,
+                    #"{"replica":"","service":"svc","state":"down","at":1}"#,
+                    #"{"replica":"x","service":"svc","state":"down","at":"soon"}"#] {
+            #expect(PeerHealth.Report(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func theLatestViewPerReplicaIsKeptAndOldOnesExpire() {
+        var peers = PeerHealth(maxAge: 60)
+        peers.record(.init(replica: "r2", service: "svc", state: "down", at: 100))
+        peers.record(.init(replica: "r1", service: "svc", state: "degraded", at: 90))
+        peers.record(.init(replica: "r2", service: "svc", state: "healthy", at: 120))
+        #expect(peers.views(of: "svc", now: 130).map { "\($0.replica)=\($0.state)" } == ["r1=degraded", "r2=healthy"])
+        #expect(peers.views(of: "svc", now: 175).map(\.replica) == ["r2"], "r1's view is older than maxAge")
+        peers.forget(servicesNotIn: ["other"])
+        #expect(peers.views(of: "svc", now: 130).isEmpty)
+    }
+}

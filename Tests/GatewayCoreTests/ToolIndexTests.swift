@@ -330,9 +330,35 @@ import Testing
         #expect(a.cursor(forPage: 1) != b.cursor(forPage: 1))
     }
 
-    @Test(arguments: ["", ".", "..", "abc", "1", "1.", ".1", "1.2.3", "1.x", "1.-1", "1.0", "1.1000000", "!.1", "1 .2",
+    @Test(arguments: ["", ".", "..", "abc", "1", "1.", ".1", "1.2.0", "1.2.", "1.2.-1", "1.2.3.4", "1.2.!", "1.x", "1.-1", "1.0", "1.1000000", "!.1", "1 .2",
                       "1. 2", "zzzzzzzzzzzzzzzzzz.1", "1.99999999999999999999", "é.1", "1.1e3", "1.0x1", "1..2"])
     func garbageCursorsDecodeToNil(_ cursor: String) {
         #expect(ToolIndex.decodeCursor(cursor) == nil)
+    }
+
+    // MARK: listing views
+
+    @Test func aViewHidesServicesFromListsButNotFromCalls() throws {
+        let full = ToolIndex(version: 9, services: [
+            Self.record("a", #"[{"name":"t1"},{"name":"t2"}]"#), Self.record("b", #"[{"name":"t3"}]"#),
+            Self.record("c", #"[{"name":"t4"}]"#),
+        ], pageSize: 1)
+        let view = full.hiding(["b", "zzz"], view: 3)
+        #expect(view.version == 9 && view.view == 3 && view.hidden == ["b"], "names it does not have are not hidden")
+        #expect(try Self.allPageElements(view).compactMap { $0["name"]?.stringValue } == ["a__t1", "a__t2", "c__t4"])
+        #expect(view.toolCount == 3 && view.pageCount == 3)
+        #expect(view.entry(named: "b__t3")?.entry.originalName == "t3", "a hidden tool still resolves")
+        #expect(try Self.allPageElements(full).count == 4, "the full snapshot is untouched")
+        #expect(full.hiding([], view: 4).view == 0, "hiding nothing is the full listing")
+    }
+
+    @Test func aViewsCursorsCarryTheView() throws {
+        let full = ToolIndex(version: 40, services: [Self.record("a", #"[{"name":"t1"},{"name":"t2"}]"#)], pageSize: 1)
+        let view = full.hiding(["a"], view: 7)
+        let cursor = view.cursor(forPage: 1)
+        let decoded = try #require(ToolIndex.decodeCursor(cursor))
+        #expect(decoded.version == 40 && decoded.page == 1 && decoded.view == 7)
+        #expect(cursor != full.cursor(forPage: 1))
+        #expect(ToolIndex.decodeCursor(full.cursor(forPage: 1))?.view == 0)
     }
 }

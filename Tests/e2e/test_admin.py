@@ -55,7 +55,7 @@ VERSION_KEY = "mcp:registry:version"
 CHANNEL = "mcp:registry:events"
 BASIC_TOOLS = ["echo", "add", "fail", "slow", "progress", "whoami"]
 CHANGED_TOOLS = ["echo", "add", "slow", "progress", "whoami", "multiply"]
-SERVICE_KEYS = {"name", "url", "createdAt", "updatedAt", "toolCount", "tools"}
+SERVICE_KEYS = {"name", "url", "createdAt", "updatedAt", "toolCount", "tools", "limits"}
 
 # Every gateway in this module: short timeouts so failures are quick.
 GATEWAY_ENV = {"DB_CONNECT_TIMEOUT": "1", "DOWNSTREAM_TIMEOUT": "5", "DOWNSTREAM_CONNECT_TIMEOUT": "2"}

@@ -40,6 +40,8 @@ final class DownstreamMonitor {
     /// A service changed state (for logs, metrics and the replica bus).
     var onTransition: (String, DownstreamHealth.Transition) -> Void = { _, _ in }
     private var rng = SystemRandomNumberGenerator()
+    /// What the other replicas last announced about each service (from the replica bus).
+    var peers = PeerHealth(maxAge: 86_400)
 
     init(settings: Settings, log: Log) {
         self.settings = settings
@@ -62,6 +64,7 @@ final class DownstreamMonitor {
             keep[name] = services[name] ?? Service(name: name, settings: settings, now: now, firstCheckAt: jittered(now))
         }
         services = keep
+        peers.forget(servicesNotIn: Set(keep.keys))
     }
 
     func state(of name: String) -> Service? { services[name] }
@@ -86,6 +89,12 @@ final class DownstreamMonitor {
         case .halfOpen: circuit = "half-open"
         }
         pairs.append(("circuit", .string(circuit)))
+        let others = peers.views(of: name, now: Timestamp.now)
+        if !others.isEmpty {
+            pairs.append(("replicas", .array(others.map {
+                .object([("replica", .string($0.replica)), ("state", .string($0.state)), ("since", .string(Timestamp.iso8601($0.at)))])
+            })))
+        }
         return .object(pairs)
     }
 

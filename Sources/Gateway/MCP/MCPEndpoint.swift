@@ -12,7 +12,10 @@ final class MCPEndpoint {
     let config: Configuration
     let log: Log
     let index: () -> ToolIndex
-    let retained: (Int64) -> ToolIndex?
+    let retained: (Int64, Int) -> ToolIndex?
+    /// The `mcp-gateway/unavailable` entries for list results (a JSON array's bytes), or nil when
+    /// every service is up.
+    var unavailable: () -> [UInt8]? = { nil }
     let hub: ListenerHub
     let relay: ToolCallRelay
     private let secret: [UInt8]
@@ -24,7 +27,7 @@ final class MCPEndpoint {
     static let instructions = "A federation gateway: tools of many MCP servers, named <service>__<tool>."
 
     init(config: Configuration, log: Log, secret: [UInt8], index: @escaping () -> ToolIndex,
-         retained: @escaping (Int64) -> ToolIndex?, relay: ToolCallRelay) {
+         retained: @escaping (Int64, Int) -> ToolIndex?, relay: ToolCallRelay) {
         self.config = config
         self.log = log
         self.secret = secret
@@ -179,12 +182,17 @@ final class MCPEndpoint {
     /// `,"_meta":{"io.modelcontextprotocol/serverInfo":…}` for results built as bytes.
     private static let modernMetaMember: [UInt8] = Array(#","_meta":"#.utf8) + modernMeta.serialized()
 
+    /// Services that are down (and whether their tools are still listed), so a client can tell a
+    /// tool that is gone from one whose server is down.
+    static let unavailableKey = Array(#","mcp-gateway/unavailable":"#.utf8)
+
     func toolsList(_ request: Request, cors: [(name: String, value: String)]) -> HTTPResponse {
         var snapshot = index()
         var page = 0
         if let cursor = request.params["cursor"] {
-            guard let text = cursor.stringValue, let (version, p) = ToolIndex.decodeCursor(text),
-                  let held = version == snapshot.version ? snapshot : retained(version), p < held.pageCount else {
+            guard let text = cursor.stringValue, let (version, p, view) = ToolIndex.decodeCursor(text),
+                  let held = version == snapshot.version && view == snapshot.view ? snapshot : retained(version, view),
+                  p < held.pageCount else {
                 return MCPReply.error(200, id: request.id, code: JSONRPCCode.invalidParams, message: "Invalid cursor", headers: cors)
             }
             snapshot = held
@@ -195,9 +203,21 @@ final class MCPEndpoint {
         if page + 1 < snapshot.pageCount {
             result += Array(",\"nextCursor\":\"\(snapshot.cursor(forPage: page + 1))\"".utf8)
         }
+        let unavailable = self.unavailable()
         if request.modern {
             result += Array(#","ttlMs":0,"cacheScope":"public","resultType":"complete""#.utf8)
             result += Self.modernMetaMember
+            if let unavailable {  // one more key in the same _meta object
+                result.removeLast()
+                result += Self.unavailableKey
+                result += unavailable
+                result.append(UInt8(ascii: "}"))
+            }
+        } else if let unavailable {
+            result += Array(#","_meta":{"#.utf8)
+            result += Self.unavailableKey.dropFirst()
+            result += unavailable
+            result.append(UInt8(ascii: "}"))
         }
         result.append(UInt8(ascii: "}"))
         return HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + cors,

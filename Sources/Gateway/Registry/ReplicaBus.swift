@@ -18,6 +18,14 @@ public final class ReplicaBus {
     /// Cancellations of handshake-era calls (`<session id>|<request id>`) that arrived at a replica
     /// not running the call.
     public static let cancelsChannel = "mcp:calls:cancelled"
+    /// Downstream health transitions each replica saw, so an operator asking any replica sees them all.
+    public static let healthChannel = "mcp:health:events"
+
+    /// This process's name on the bus (random per start).
+    public let replicaID: String = {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in Array("0123456789abcdef")[Int(rng.next() % 16)] })
+    }()
     /// SET the key only if the new version is greater than what it holds.
     static let raiseScript = """
         local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
@@ -41,6 +49,8 @@ public final class ReplicaBus {
         public var registryEvent: (String) -> Void
         public var sessionRevoked: (String) -> Void
         public var callCancelled: (String) -> Void
+        /// A health transition another replica saw (its own are not delivered back).
+        public var healthChanged: (PeerHealth.Report) -> Void = { _ in }
         /// After every (re)connect of either connection: whatever was missed meanwhile is caught
         /// up by the caller (the version fence).
         public var reconnected: () -> Void
@@ -52,6 +62,11 @@ public final class ReplicaBus {
         sub.subscribe(Self.channel, handler: handlers.registryEvent)
         sub.subscribe(Self.sessionsChannel, handler: handlers.sessionRevoked)
         sub.subscribe(Self.cancelsChannel, handler: handlers.callCancelled)
+        let me = replicaID
+        sub.subscribe(Self.healthChannel) { payload in
+            guard let report = PeerHealth.Report(payload), report.replica != me else { return }
+            handlers.healthChanged(report)
+        }
         sub.onReady(handlers.reconnected)
         redis?.onReady(handlers.reconnected)
         sub.start()
@@ -68,6 +83,12 @@ public final class ReplicaBus {
     public func announceCancellation(_ key: String) {
         let session = key.split(separator: "|", maxSplits: 1).first.map { String($0.suffix(8)) } ?? ""
         publish(Self.cancelsChannel, key, what: "cancellation", [("session", session)])
+    }
+
+    /// Tells the other replicas a downstream changed state here.
+    public func announceHealth(service: String, transition: DownstreamHealth.Transition) {
+        let report = PeerHealth.Report(replica: replicaID, service: service, state: transition.to.rawValue, at: Timestamp.now)
+        publish(Self.healthChannel, report.json.text, what: "health transition", [("service", service)])
     }
 
     private func publish(_ channel: String, _ message: String, what: String, _ fields: [(String, String)]) {
