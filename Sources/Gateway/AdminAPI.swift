@@ -191,7 +191,12 @@ final class AdminAPI {
             ("tools", .array(r.tools.map { .string($0["name"]?.stringValue ?? "") })),
             ("limits", r.limits.json),
         ]
-        if full { pairs.append(("definitions", .array(r.tools))) }
+        if full {
+            pairs.append(("definitions", .array(r.tools)))
+            for (key, raw) in [("resources", r.rawResources), ("resourceTemplates", r.rawTemplates), ("prompts", r.rawPrompts)] {
+                pairs.append((key, (try? JSONParser.parse(raw)) ?? .array([])))
+            }
+        }
         return .object(pairs)
     }
 

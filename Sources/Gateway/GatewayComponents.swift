@@ -52,16 +52,18 @@ struct GatewayComponents {
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
                              current: { [unowned snapshots] in snapshots.base },
                              install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay] next in
+                                 let before = snapshots.current
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
                                  relay.limiter.retain(next.serviceURLs.keys)
-                                 if changed { mcp.hub.notifyToolsChanged() }
+                                 if changed { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
         // A service went down or came back: lists say so, and under `hide` they leave it out.
         downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, bus] service, transition in
             let down = downstreams.monitor.services.values.filter { $0.health.state == .down }.map(\.name)
-            if snapshots.setDown(down) { mcp.hub.notifyToolsChanged() }
+            let before = snapshots.current
+            if snapshots.setDown(down) { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
             bus.announceHealth(service: service, transition: transition)
         }
         registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }

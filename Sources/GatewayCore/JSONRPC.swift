@@ -12,6 +12,9 @@ public enum JSONRPCCode {
     public static let circuitOpen = -32004
     /// The service is at its limit of concurrent calls and no slot freed within the queue wait.
     public static let serviceBusy = -32005
+    /// 2026-07-28: `resources/read` of a URI no server has (shares its number with
+    /// `downstreamTimeout`, which the handshake era's clients see for a call that took too long).
+    public static let resourceNotFound = -32002
     public static let headerMismatch = -32020
     public static let unsupportedVersion = -32022
 }

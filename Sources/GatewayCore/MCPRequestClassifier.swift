@@ -50,8 +50,12 @@ public enum MCPRequestClassifier {
     }
 
     /// Methods served, by era.
-    static let handshakeMethods: Set<String> = ["tools/list", "tools/call", "ping"]
-    static let modernMethods: Set<String> = ["tools/list", "tools/call", "server/discover", "subscriptions/listen"]
+    static let federated: Set<String> = [
+        "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
+        "prompts/list", "prompts/get", "completion/complete",
+    ]
+    static let handshakeMethods: Set<String> = federated.union(["ping"])
+    static let modernMethods: Set<String> = federated.union(["server/discover", "subscriptions/listen"])
     /// Methods whose `Mcp-Name` header names a body parameter (2026-07-28), and which parameter.
     static let nameBearing: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
     static let metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"

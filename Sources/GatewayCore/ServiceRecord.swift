@@ -1,10 +1,16 @@
 /// A registered service with its tools as the downstream returned them.
 public struct ServiceRecord: Sendable {
     public init(id: Int64, name: String, url: String, createdAt: String, updatedAt: String, rawTools: [UInt8],
-                limits: ServiceLimits = ServiceLimits()) {
+                limits: ServiceLimits = ServiceLimits(), rawResources: [UInt8] = Array("[]".utf8),
+                rawTemplates: [UInt8] = Array("[]".utf8), rawPrompts: [UInt8] = Array("[]".utf8)) {
         self.id = id; self.name = name; self.url = url; self.createdAt = createdAt; self.updatedAt = updatedAt; self.rawTools = rawTools
         self.limits = limits
+        self.rawResources = rawResources; self.rawTemplates = rawTemplates; self.rawPrompts = rawPrompts
     }
+    /// Resources, resource templates and prompts as the downstream returned them (JSON arrays).
+    public var rawResources: [UInt8]
+    public var rawTemplates: [UInt8]
+    public var rawPrompts: [UInt8]
     public var id: Int64
     public var name: String
     public var url: String
@@ -50,5 +56,16 @@ public struct ServiceChange: Sendable {
         let diffPairs = (try? JSONParser.parse(diff))?.objectValue ?? []
         return .object([("at", .string(at)), ("version", .number(String(version))), ("action", .string(action)),
                         ("cause", .string(cause))] + diffPairs)
+    }
+}
+
+/// What a downstream serves, as fetched on register and update: JSON objects as it returned them.
+public struct ServiceDefinitions: Sendable {
+    public var tools: [JSON] = []
+    public var resources: [JSON] = []
+    public var templates: [JSON] = []
+    public var prompts: [JSON] = []
+    public init(tools: [JSON] = [], resources: [JSON] = [], templates: [JSON] = [], prompts: [JSON] = []) {
+        self.tools = tools; self.resources = resources; self.templates = templates; self.prompts = prompts
     }
 }

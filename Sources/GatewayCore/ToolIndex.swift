@@ -16,28 +16,53 @@ public final class ToolIndex: @unchecked Sendable {
         public let limits: ServiceLimits
         public let entries: [Entry]
         let byName: [String: Int]
+        /// Prompts (federated `<service>__<prompt>`), resources and resource templates (federated
+        /// URIs, `FederatedURI`), each with the definition as clients see it.
+        public let prompts: [Entry]
+        public let resources: [Entry]
+        public let templates: [Entry]
+        let promptByName: [String: Int]
 
         public init(record: ServiceRecord) {
             name = record.name
             url = record.url
             limits = record.limits
+            (entries, byName) = Self.named(record.rawTools, service: record.name)
+            (prompts, promptByName) = Self.named(record.rawPrompts, service: record.name)
+            func uris(_ raw: [UInt8], key: String) -> [Entry] {
+                var seen = Set<String>()
+                return ToolIndex.elements(in: raw, key: Array(key.utf8)).compactMap { original, bytes, range in
+                    guard let federated = FederatedURI.federate(service: record.name, uri: original), seen.insert(federated).inserted else {
+                        return nil
+                    }
+                    return Entry(federatedName: federated, originalName: original, bytes: ToolIndex.renamed(bytes, name: range, to: federated))
+                }
+            }
+            resources = uris(record.rawResources, key: "uri")
+            templates = uris(record.rawTemplates, key: "uriTemplate")
+        }
+
+        /// Tools or prompts under `<service>__<name>` (shortened with a hash when that does not
+        /// fit the name rule), first definition of a name wins, with the lookup table.
+        static func named(_ raw: [UInt8], service: String) -> ([Entry], [String: Int]) {
             var entries: [Entry] = []
             var byName: [String: Int] = [:]
-            let prefix = record.name + ToolNaming.separator
-            let tools = ToolIndex.tools(in: record.rawTools)
-            entries.reserveCapacity(tools.count)
-            byName.reserveCapacity(tools.count)
-            for (original, bytes, nameRange) in tools {
+            let prefix = service + ToolNaming.separator
+            let items = ToolIndex.tools(in: raw)
+            entries.reserveCapacity(items.count)
+            byName.reserveCapacity(items.count)
+            for (original, bytes, nameRange) in items {
                 let direct = prefix + original
-                let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: record.name, tool: original)
+                let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: service, tool: original)
                 if byName[federated] != nil { continue }
                 byName[federated] = entries.count
                 entries.append(Entry(federatedName: federated, originalName: original,
                                      bytes: ToolIndex.renamed(bytes, name: nameRange, to: federated)))
             }
-            self.entries = entries
-            self.byName = byName
+            return (entries, byName)
         }
+
+        public func prompt(named federated: String) -> Entry? { promptByName[federated].map { prompts[$0] } }
     }
 
     public let version: Int64
@@ -188,6 +213,82 @@ public final class ToolIndex: @unchecked Sendable {
         return out
     }
 
+    public enum Catalog: Int, Sendable { case resources, templates, prompts }
+
+    /// What a client would see differently in each list going from `old` to this snapshot:
+    /// services shared between the two (a delta keeps every other service's object) are skipped,
+    /// the others compared entry by entry.
+    public func changedLists(since old: ToolIndex) -> (tools: Bool, resources: Bool, prompts: Bool) {
+        var tools = false, resources = false, prompts = false
+        let listed = Set(order), listedBefore = Set(old.order)
+        for name in listed.union(listedBefore) {
+            let a = listedBefore.contains(name) ? old.services[name] : nil
+            let b = listed.contains(name) ? services[name] : nil
+            if let a, let b, a === b { continue }
+            func bytes(_ s: Service?, _ pick: (Service) -> [Entry]) -> [[UInt8]] { s.map { pick($0).map(\.bytes) } ?? [] }
+            if !tools, bytes(a, \.entries) != bytes(b, \.entries) { tools = true }
+            if !resources, bytes(a, \.resources) != bytes(b, \.resources) || bytes(a, \.templates) != bytes(b, \.templates) {
+                resources = true
+            }
+            if !prompts, bytes(a, \.prompts) != bytes(b, \.prompts) { prompts = true }
+        }
+        return (tools, resources, prompts)
+    }
+
+    /// Every listed service's entries of `catalog`, in service order (memo per snapshot).
+    private var catalogs: [Catalog: [[UInt8]]] = [:]
+    private var catalogPages: [Int: [UInt8]] = [:]
+
+    private func catalog(_ kind: Catalog) -> [[UInt8]] {
+        if let c = catalogs[kind] { return c }
+        var out: [[UInt8]] = []
+        for name in order {
+            let s = services[name]!
+            switch kind {
+            case .resources: out += s.resources.map(\.bytes)
+            case .templates: out += s.templates.map(\.bytes)
+            case .prompts: out += s.prompts.map(\.bytes)
+            }
+        }
+        catalogs[kind] = out
+        return out
+    }
+
+    public func pageCount(_ kind: Catalog) -> Int { max(1, (catalog(kind).count + pageSize - 1) / pageSize) }
+
+    /// Page `p` of `kind` as a JSON array.
+    public func page(_ kind: Catalog, _ p: Int) -> [UInt8] {
+        let key = p * 3 + kind.rawValue
+        if let cached = catalogPages[key] { return cached }
+        let all = catalog(kind)
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        if p >= 0, p * pageSize < all.count {
+            let start = p * pageSize
+            for i in start..<min(all.count, start + pageSize) {
+                if i > start { out.append(UInt8(ascii: ",")) }
+                out += all[i]
+            }
+        }
+        out.append(UInt8(ascii: "]"))
+        catalogPages[key] = out
+        return out
+    }
+
+    /// The prompt a federated name stands for.
+    public func prompt(named name: String) -> (service: Service, entry: Entry)? {
+        guard let service = serviceOf(name), let e = service.prompt(named: name) else { return nil }
+        return (service, e)
+    }
+
+    /// The service before the first `__` of a federated name.
+    private func serviceOf(_ name: String) -> Service? {
+        let u = Array(name.utf8)
+        var i = 0
+        while i + 1 < u.count, !(u[i] == UInt8(ascii: "_") && u[i + 1] == UInt8(ascii: "_")) { i += 1 }
+        guard i + 1 < u.count else { return nil }
+        return services[String(decoding: u[0..<i], as: UTF8.self)]
+    }
+
     /// The last service whose first tool is at or before `position`.
     static func serviceIndex(_ offsets: [Int], containing position: Int) -> Int {
         var lo = 0, hi = offsets.count - 1
@@ -221,7 +322,11 @@ public final class ToolIndex: @unchecked Sendable {
     /// Each element of a JSON array of tool objects, in one pass: its `name`, its bytes and where
     /// the name's value sits in them. Values are not parsed; elements without a string name are
     /// skipped.
-    static func tools(in raw: [UInt8]) -> [(String, ArraySlice<UInt8>, Range<Int>)] {
+    static func tools(in raw: [UInt8]) -> [(String, ArraySlice<UInt8>, Range<Int>)] { elements(in: raw, key: nameKey) }
+
+    /// Each object of a JSON array with a string member `key`: that string, the object's bytes and
+    /// where the member's value sits in them.
+    static func elements(in raw: [UInt8], key: [UInt8]) -> [(String, ArraySlice<UInt8>, Range<Int>)] {
         raw.withUnsafeBufferPointer { buf in
             var out: [(String, ArraySlice<UInt8>, Range<Int>)] = []
             var i = 0
@@ -240,7 +345,7 @@ public final class ToolIndex: @unchecked Sendable {
                     space()
                     if i < end && buf[i] == UInt8(ascii: ",") { i += 1; continue } else { break }
                 }
-                guard let (r, stop) = JSONScanner.field(buf, i, end, key: nameKey) else { break }
+                guard let (r, stop) = JSONScanner.field(buf, i, end, key: key) else { break }
                 if let r, let name = Self.string(buf, r) {
                     out.append((name, raw[start..<stop], (r.lowerBound - start)..<(r.upperBound - start)))
                 }

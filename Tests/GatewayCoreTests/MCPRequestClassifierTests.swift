@@ -87,7 +87,7 @@ import Testing
         #expect(Self.error(Self.post(Self.handshakeHead(version: "2030-01-01"), Self.body("tools/list")))! == (400, JSONRPCCode.unsupportedVersion))
         #expect(Self.error(Self.post(Self.handshakeHead(session: nil), Self.body("tools/list")))! == (400, JSONRPCCode.invalidRequest))
         #expect(Self.error(Self.post(Self.handshakeHead(session: "forged.id"), Self.body("tools/list")))! == (404, JSONRPCCode.invalidRequest))
-        #expect(Self.error(Self.post(Self.handshakeHead(), Self.body("resources/list")))! == (200, JSONRPCCode.methodNotFound))
+        #expect(Self.error(Self.post(Self.handshakeHead(), Self.body("logging/setLevel")))! == (200, JSONRPCCode.methodNotFound))
     }
 
     @Test func handshakeNotificationsResponsesAndCancellations() {
@@ -183,7 +183,7 @@ import Testing
         #expect(data?["requested"] == .string("2099-01-01"))
         #expect(data?["supported"]?.arrayValue?.contains(.string("2026-07-28")) == true)
         // unknown method: HTTP 404
-        #expect(Self.error(Self.post(Self.modernHead(method: "resources/list"), Self.body("resources/list", meta: meta)))! == (404, JSONRPCCode.methodNotFound))
+        #expect(Self.error(Self.post(Self.modernHead(method: "logging/setLevel"), Self.body("logging/setLevel", meta: meta)))! == (404, JSONRPCCode.methodNotFound))
         #expect(Self.error(Self.post(Self.modernHead(method: "ping"), Self.body("ping", meta: meta)))! == (404, JSONRPCCode.methodNotFound))
     }
 

@@ -362,3 +362,63 @@ import Testing
         #expect(ToolIndex.decodeCursor(full.cursor(forPage: 1))?.view == 0)
     }
 }
+
+@Suite struct FederatedURITests {
+    @Test(arguments: [
+        ("config://app", "config://docs/app"),
+        ("file:///notes/{day}", "file://docs//notes/{day}"),
+        ("ui://widget/app.html?x=1#f", "ui://docs/widget/app.html?x=1#f"),
+        ("note:1", "note://docs/:1"),
+        ("urn:isbn:0451450523", "urn://docs/:isbn:0451450523"),
+        ("odd://:8080/x", "odd://docs/://:8080/x"),
+        ("https://example.com/a/{b}", "https://docs/example.com/a/{b}"),
+    ])
+    func federatedURIsKeepTheSchemeAndMapBack(_ original: String, _ federated: String) throws {
+        #expect(FederatedURI.federate(service: "docs", uri: original) == federated)
+        let back = try #require(FederatedURI.resolve(federated))
+        #expect(back.service == "docs" && back.original == original)
+    }
+
+    @Test(arguments: ["", "noscheme", ":x", "1abc://docs/x", "config:app", "config://", "config://docs", "config://Bad_Name/x", "config:///x"])
+    func notFederatedURIsDoNotResolve(_ uri: String) {
+        #expect(FederatedURI.resolve(uri) == nil)
+    }
+
+    @Test func aTemplatesExpansionMapsToTheOriginalsExpansion() {
+        let template = FederatedURI.federate(service: "docs", uri: "file:///notes/{day}")!
+        let expanded = template.split(separator: "{day}", omittingEmptySubsequences: false).joined(separator: "friday")
+        #expect(FederatedURI.resolve(expanded)?.original == "file:///notes/friday")
+    }
+
+    @Test func catalogsAreListedWithFederatedNamesAndURIs() throws {
+        let record = ServiceRecord(id: 1, name: "docs", url: "http://d/mcp", createdAt: "", updatedAt: "", rawTools: Array("[]".utf8),
+                                   rawResources: Array(#"[{"uri":"config://app","name":"c"},{"uri":"config://app","name":"dup"},{"uri":"bad","name":"x"}]"#.utf8),
+                                   rawTemplates: Array(#"[{"uriTemplate":"file:///n/{d}","name":"n"}]"#.utf8),
+                                   rawPrompts: Array(#"[{"name":"greet","arguments":[{"name":"p"}]}]"#.utf8))
+        let index = ToolIndex(version: 1, services: [record], pageSize: 10)
+        let resources = try JSONParser.parse(index.page(.resources, 0)).arrayValue ?? []
+        #expect(resources.map { $0["uri"]?.stringValue } == ["config://docs/app"], "duplicates and scheme-less URIs are dropped")
+        #expect(try JSONParser.parse(index.page(.templates, 0)).arrayValue?.first?["uriTemplate"] == .string("file://docs//n/{d}"))
+        let prompts = try JSONParser.parse(index.page(.prompts, 0)).arrayValue ?? []
+        #expect(prompts.first?["name"] == .string("docs__greet") && prompts.first?["arguments"]?.arrayValue?.count == 1)
+        #expect(index.prompt(named: "docs__greet")?.entry.originalName == "greet")
+        #expect(index.prompt(named: "docs__nope") == nil && index.prompt(named: "greet") == nil)
+        #expect(index.pageCount(.resources) == 1 && index.page(.resources, 5) == Array("[]".utf8))
+    }
+
+    @Test func onlyTheListsThatChangedAreReported() {
+        func rec(_ name: String, tools: String = #"[{"name":"t"}]"#, resources: String = "[]", prompts: String = "[]") -> ServiceRecord {
+            ServiceRecord(id: 1, name: name, url: "http://\(name)/mcp", createdAt: "", updatedAt: "", rawTools: Array(tools.utf8),
+                          rawResources: Array(resources.utf8), rawPrompts: Array(prompts.utf8))
+        }
+        let base = ToolIndex(version: 1, services: [rec("a")], pageSize: 10)
+        let sameTools = base.replacing("a", with: rec("a"), version: 2)
+        #expect(sameTools.changedLists(since: base) == (false, false, false), "an update that changed nothing")
+        let withResource = base.replacing("b", with: rec("b", tools: "[]", resources: #"[{"uri":"x://y"}]"#), version: 3)
+        #expect(withResource.changedLists(since: base) == (false, true, false))
+        let withPrompt = withResource.replacing("a", with: rec("a", prompts: #"[{"name":"p"}]"#), version: 4)
+        #expect(withPrompt.changedLists(since: withResource) == (false, false, true))
+        #expect(withPrompt.replacing("a", with: nil, version: 5).changedLists(since: withPrompt) == (true, false, true))
+        #expect(withPrompt.hiding(["b"], view: 1).changedLists(since: withPrompt) == (false, true, false), "hiding b hides its resource")
+    }
+}

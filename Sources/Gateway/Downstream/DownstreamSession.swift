@@ -30,6 +30,8 @@ public final class DownstreamSession {
     }
 
     public var isInitialized: Bool { protocolVersion != nil }
+    /// The capabilities the downstream announced in `initialize`.
+    public private(set) var capabilities: JSON = .object([])
 
     /// Runs the handshake (once; concurrent callers share it).
     public func initialize() async throws(DownstreamError) {
@@ -62,6 +64,7 @@ public final class DownstreamSession {
         sessionID = head.header("mcp-session-id")
         protocolVersion = version
         serverInfo = result["serverInfo"]
+        capabilities = result["capabilities"] ?? .object([])
         try await notify("notifications/initialized")
     }
 

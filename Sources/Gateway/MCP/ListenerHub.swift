@@ -12,7 +12,13 @@ final class ListenerHub {
         let session: String?
         /// The listen request's id, echoed as `_meta.subscriptionId` (2026 era).
         let subscriptionID: JSON?
+        /// The list_changed methods it asked for (a handshake-era stream gets every one).
+        let wants: Set<String>
     }
+
+    static let allLists: Set<String> = [
+        "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed",
+    ]
     private var listeners: [ObjectIdentifier: Listener] = [:]
     private let keepAlive = Timer {}
 
@@ -25,9 +31,9 @@ final class ListenerHub {
 
     func hasStream(session: String) -> Bool { listeners.values.contains { $0.session == session } }
 
-    func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?) {
+    func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?, wants: Set<String> = allLists) {
         let key = ObjectIdentifier(stream)
-        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID)
+        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID, wants: wants)
         stream.onClose { [weak self] in self?.listeners[key] = nil }
     }
 
@@ -35,16 +41,26 @@ final class ListenerHub {
         for l in listeners.values where l.session == session { l.stream.end() }
     }
 
-    func notifyToolsChanged() {
-        let plain = MCPReply.event(JSONRPC.notification(method: "notifications/tools/list_changed").serialized())
-        for l in listeners.values {
+    func notifyToolsChanged() { notify("notifications/tools/list_changed") }
+
+    /// Sends `method` (a list_changed notification) to every listener that wants it.
+    func notify(_ method: String) {
+        let plain = MCPReply.event(JSONRPC.notification(method: method).serialized())
+        for l in listeners.values where l.wants.contains(method) {
             if let sub = l.subscriptionID {
                 let params = JSON.object([("_meta", .object([("io.modelcontextprotocol/subscriptionId", sub)]))])
-                l.stream.write(MCPReply.event(JSONRPC.notification(method: "notifications/tools/list_changed", params: params).serialized()))
+                l.stream.write(MCPReply.event(JSONRPC.notification(method: method, params: params).serialized()))
             } else {
                 l.stream.write(plain)
             }
         }
+    }
+
+    /// The list_changed notifications for what differs between two listings.
+    func notifyChanges(_ changed: (tools: Bool, resources: Bool, prompts: Bool)) {
+        if changed.tools { notify("notifications/tools/list_changed") }
+        if changed.resources { notify("notifications/resources/list_changed") }
+        if changed.prompts { notify("notifications/prompts/list_changed") }
     }
 
     private func ping() {

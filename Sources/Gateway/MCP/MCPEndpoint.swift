@@ -137,7 +137,7 @@ final class MCPEndpoint {
         let token = SessionToken.issue(secret: secret, protocolVersion: version, now: Self.now, random: bytes)
         let result = JSON.object([
             ("protocolVersion", .string(version)),
-            ("capabilities", .object([("tools", .object([("listChanged", .bool(true))]))])),
+            ("capabilities", Self.capabilities),
             ("serverInfo", Self.serverInfo),
             ("instructions", .string(Self.instructions)),
         ])
@@ -149,6 +149,14 @@ final class MCPEndpoint {
 
     var onRequest: (String, Bool) -> Void = { _, _ in }
 
+    /// What the gateway serves, in `initialize` and `server/discover`.
+    static let capabilities = JSON.object([
+        ("tools", .object([("listChanged", .bool(true))])),
+        ("resources", .object([("listChanged", .bool(true))])),
+        ("prompts", .object([("listChanged", .bool(true))])),
+        ("completions", .object([])),
+    ])
+
     /// The serverInfo `_meta` entry every 2026-07-28 result carries.
     static let modernMeta = JSON.object([("io.modelcontextprotocol/serverInfo", serverInfo)])
 
@@ -156,8 +164,16 @@ final class MCPEndpoint {
         switch request.method {
         case "tools/list":
             context.send(toolsList(request, cors: cors))
+        case "resources/list":
+            context.send(list(request, key: "resources", catalog: .resources, cors: cors))
+        case "resources/templates/list":
+            context.send(list(request, key: "resourceTemplates", catalog: .templates, cors: cors))
+        case "prompts/list":
+            context.send(list(request, key: "prompts", catalog: .prompts, cors: cors))
         case "tools/call":
             relay.call(request, context, index: index(), cors: cors)
+        case "resources/read", "prompts/get", "completion/complete":
+            route(request, context, cors: cors)
         case "server/discover":
             context.send(MCPReply.result(id: request.id, discoverResult(), headers: cors))
         case "subscriptions/listen":
@@ -170,7 +186,7 @@ final class MCPEndpoint {
     private func discoverResult() -> JSON {
         .object([
             ("supportedVersions", .array(MCPVersions.all.map { .string($0) })),
-            ("capabilities", .object([("tools", .object([("listChanged", .bool(true))]))])),
+            ("capabilities", Self.capabilities),
             ("instructions", .string(Self.instructions)),
             ("resultType", .string("complete")),
             ("ttlMs", .int(0)),
@@ -187,20 +203,25 @@ final class MCPEndpoint {
     static let unavailableKey = Array(#","mcp-gateway/unavailable":"#.utf8)
 
     func toolsList(_ request: Request, cors: [(name: String, value: String)]) -> HTTPResponse {
+        list(request, key: "tools", catalog: nil, cors: cors)
+    }
+
+    /// A list result from the snapshot's pre-serialized pages (tools when `catalog` is nil).
+    func list(_ request: Request, key: String, catalog: ToolIndex.Catalog?, cors: [(name: String, value: String)]) -> HTTPResponse {
         var snapshot = index()
         var page = 0
         if let cursor = request.params["cursor"] {
             guard let text = cursor.stringValue, let (version, p, view) = ToolIndex.decodeCursor(text),
                   let held = version == snapshot.version && view == snapshot.view ? snapshot : retained(version, view),
-                  p < held.pageCount else {
+                  p < (catalog.map { held.pageCount($0) } ?? held.pageCount) else {
                 return MCPReply.error(200, id: request.id, code: JSONRPCCode.invalidParams, message: "Invalid cursor", headers: cors)
             }
             snapshot = held
             page = p
         }
-        var result: [UInt8] = Array(#"{"tools":"#.utf8)
-        result += snapshot.page(page)
-        if page + 1 < snapshot.pageCount {
+        var result: [UInt8] = Array("{\"\(key)\":".utf8)
+        result += catalog.map { snapshot.page($0, page) } ?? snapshot.page(page)
+        if page + 1 < (catalog.map { snapshot.pageCount($0) } ?? snapshot.pageCount) {
             result += Array(",\"nextCursor\":\"\(snapshot.cursor(forPage: page + 1))\"".utf8)
         }
         let unavailable = self.unavailable()
@@ -224,17 +245,79 @@ final class MCPEndpoint {
                             body: MCPReply.envelope(id: request.idBytes, key: "result", raw: result))
     }
 
+    /// `resources/read`, `prompts/get` and `completion/complete`: find the owner from the federated
+    /// name or URI, relay with the downstream's own, map URIs in a read's contents back.
+    private func route(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
+        let snapshot = index()
+        func refuse(_ message: String, code: Int = JSONRPCCode.invalidParams) {
+            context.send(MCPReply.error(200, id: request.id, code: code, message: message, headers: cors))
+        }
+        switch request.method {
+        case "resources/read":
+            guard let uri = request.params["uri"]?.stringValue else { return refuse("params.uri must be a string") }
+            guard let (name, original) = FederatedURI.resolve(uri), let service = snapshot.service(named: name) else {
+                // 2026-07-28 names a code for it; the handshake era answers invalid params.
+                return refuse("Resource not found: \(uri)", code: request.modern ? JSONRPCCode.resourceNotFound : JSONRPCCode.invalidParams)
+            }
+            relay.forward(request, context, service: service, method: "resources/read",
+                          params: request.params.setting("uri", .string(original)), label: original,
+                          transform: { Self.federateContents($0, service: name) }, cors: cors)
+        case "prompts/get":
+            guard let name = request.params["name"]?.stringValue else { return refuse("params.name must be a string") }
+            guard let (service, entry) = snapshot.prompt(named: name) else { return refuse("Unknown prompt: \(name)") }
+            relay.forward(request, context, service: service, method: "prompts/get",
+                          params: request.params.setting("name", .string(entry.originalName)), label: entry.originalName, cors: cors)
+        default:  // completion/complete
+            let ref = request.params["ref"] ?? .null
+            switch ref["type"]?.stringValue {
+            case "ref/prompt":
+                guard let name = ref["name"]?.stringValue, let (service, entry) = snapshot.prompt(named: name) else {
+                    return refuse("Unknown prompt: \(ref["name"]?.stringValue ?? "")")
+                }
+                relay.forward(request, context, service: service, method: "completion/complete",
+                              params: request.params.setting("ref", ref.setting("name", .string(entry.originalName))),
+                              label: entry.originalName, cors: cors)
+            case "ref/resource":
+                guard let uri = ref["uri"]?.stringValue, let (name, original) = FederatedURI.resolve(uri),
+                      let service = snapshot.service(named: name) else {
+                    return refuse("Unknown resource template: \(ref["uri"]?.stringValue ?? "")")
+                }
+                relay.forward(request, context, service: service, method: "completion/complete",
+                              params: request.params.setting("ref", ref.setting("uri", .string(original))), label: original, cors: cors)
+            default:
+                refuse("params.ref.type must be ref/prompt or ref/resource")
+            }
+        }
+    }
+
+    /// A `resources/read` response with each `contents[].uri` in its federated form (the rest as sent).
+    static func federateContents(_ raw: [UInt8], service: String) -> [UInt8] {
+        guard let message = try? JSONParser.parse(raw), let result = message["result"],
+              let contents = result["contents"]?.arrayValue else { return raw }
+        let mapped = contents.map { item -> JSON in
+            guard let uri = item["uri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) else { return item }
+            return item.setting("uri", .string(federated))
+        }
+        return message.setting("result", result.setting("contents", .array(mapped))).serialized()
+    }
+
     private func listen(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
         let wanted = request.params["notifications"]
         var honored: [(String, JSON)] = []
-        if wanted?["toolsListChanged"]?.boolValue == true { honored.append(("toolsListChanged", .bool(true))) }
+        var wants = Set<String>()
+        for (key, method) in [("toolsListChanged", "notifications/tools/list_changed"),
+                              ("resourcesListChanged", "notifications/resources/list_changed"),
+                              ("promptsListChanged", "notifications/prompts/list_changed")] where wanted?[key]?.boolValue == true {
+            honored.append((key, .bool(true)))
+            wants.insert(method)
+        }
         let stream = context.startStream(headers: SSE.headers + cors)
         let ack = JSONRPC.notification(method: "notifications/subscriptions/acknowledged", params: .object([
             ("_meta", .object([("io.modelcontextprotocol/subscriptionId", request.id)])),
             ("notifications", .object(honored)),
         ]))
         stream.write(MCPReply.event(ack.serialized()))
-        if !honored.isEmpty { hub.add(stream, session: nil, subscriptionID: request.id) }
+        if !honored.isEmpty { hub.add(stream, session: nil, subscriptionID: request.id, wants: wants) }
     }
 
     /// Ends a session here (also called when another replica announces the end).

@@ -36,6 +36,10 @@ final class ToolCall {
     private let startedAt: Double
     /// Whether the call holds one of its service's concurrency slots (given back when it ends).
     var slot = CallLimiter.Slot.uncounted
+    /// What is relayed (`tools/call`, `resources/read`, `prompts/get`, `completion/complete`), and
+    /// how the downstream's response bytes are rewritten before the caller's id goes in.
+    var method = "tools/call"
+    var transform: (([UInt8]) -> [UInt8])?
 
     var service: String { lifecycle.service }
     var isFinished: Bool { lifecycle.isFinished }
@@ -68,7 +72,7 @@ final class ToolCall {
             do {
                 let raw = try await session.relay({ downstreamID in
                     self.lifecycle.forwarded(downstreamID: downstreamID)
-                    return Self.request(id: downstreamID, params: params)
+                    return Self.request(id: downstreamID, method: self.method, params: params)
                 }, timeout: lifecycle.timeout + 5, onMessage: { message in
                     self.progress(message)
                 }, handle: { self.transfer = $0 })
@@ -86,13 +90,15 @@ final class ToolCall {
 
     func sessionEnded() { carryOut(lifecycle.sessionEnded()) }
 
-    /// `{"jsonrpc":"2.0","id":<id>,"method":"tools/call","params":<params>}`.
-    static func request(id: Int, params: [UInt8]) -> [UInt8] {
+    /// `{"jsonrpc":"2.0","id":<id>,"method":<method>,"params":<params>}`.
+    static func request(id: Int, method: String = "tools/call", params: [UInt8]) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(params.count + 64)
         body += #"{"jsonrpc":"2.0","id":"#.utf8
         body += String(id).utf8
-        body += #","method":"tools/call","params":"#.utf8
+        body += #","method":"#.utf8
+        JSON.writeString(method, to: &body)
+        body += #","params":"#.utf8
         body += params
         body.append(UInt8(ascii: "}"))
         return body
@@ -127,7 +133,7 @@ final class ToolCall {
         }
         switch reply {
         case .result:
-            let body = raw.flatMap { RelayedResponse.rewrap($0, id: caller.idBytes, modern: caller.modern, serverInfo: ToolCallRelay.serverInfo) }
+            let body = raw.map { transform?($0) ?? $0 }.flatMap { RelayedResponse.rewrap($0, id: caller.idBytes, modern: caller.modern, serverInfo: ToolCallRelay.serverInfo) }
                 ?? JSONRPC.error(id: .null, code: JSONRPCCode.downstreamError, message: "invalid downstream response").serialized()
             answer(body)
         case .error(let code, let message):

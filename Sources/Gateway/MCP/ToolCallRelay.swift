@@ -39,6 +39,16 @@ final class ToolCallRelay {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
+        forward(request, context, service: service, method: "tools/call", params: request.params.setting("name", .string(entry.originalName)),
+                label: entry.originalName, cors: cors)
+    }
+
+    /// Relays `method` with `params` (already naming the downstream's own tool, prompt or URI) to
+    /// `service`, under its circuit breaker, concurrency limit and timeout, on its pooled session.
+    /// `transform` rewrites the downstream's response bytes before the caller's id goes in.
+    func forward(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: ToolIndex.Service, method: String,
+                 params: JSON, label: String, transform: (([UInt8]) -> [UInt8])? = nil, cors: [(name: String, value: String)]) {
+        let id = request.id
         if case .reject(let retryAt) = pool.monitor.admit(service.name) {
             let seconds = max(0, retryAt - EventLoop.main.now)
             metrics(service.name, "rejected", 0)
@@ -53,8 +63,8 @@ final class ToolCallRelay {
         let cors = cors
         limiter.enter(service: service.name, limit: limits.maxConcurrent, onClose: context.onClose, start: { [weak self] slot in
             guard let self else { return }
-            self.begin(request, context, service: service.name, url: url, tool: entry.originalName,
-                       timeout: limits.timeout(default: self.timeout), slot: slot, cors: cors)
+            self.begin(request, context, service: service.name, url: url, method: method, params: params, label: label,
+                       transform: transform, timeout: limits.timeout(default: self.timeout), slot: slot, cors: cors)
         }, refuse: { [weak self] in
             self?.metrics(service.name, "busy", 0)
             let limit = limits.maxConcurrent ?? 0
@@ -66,11 +76,12 @@ final class ToolCallRelay {
     }
 
     /// Starts the call once it holds a slot (or needs none).
-    private func begin(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: String, url: String, tool: String,
+    private func begin(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: String, url: String, method: String,
+                       params: JSON, label: String, transform: (([UInt8]) -> [UInt8])?,
                        timeout: Double, slot: CallLimiter.Slot, cors: [(name: String, value: String)]) {
         let id = request.id
-        // Downstream params: the original tool name; our own progress token; no modern-era _meta.
-        var params = request.params.setting("name", .string(tool))
+        // Downstream params: the original name; our own progress token; no modern-era _meta.
+        var params = params
         let clientToken = request.params["_meta"]?["progressToken"]
         var meta: [(String, JSON)] = (request.params["_meta"]?.objectValue ?? []).filter {
             !$0.0.hasPrefix(MCPVersions.metaPrefix) && $0.0 != "progressToken"
@@ -88,11 +99,13 @@ final class ToolCallRelay {
             ? context.startStream(headers: SSE.headers + cors) : nil
         let key = request.session.map { "\($0.id)|\(id.text)" }
         let call = ToolCall(relay: self, lifecycle: ToolCallLifecycle(service: service, timeout: timeout),
-                            session: pool.session(service: service, url: url), tool: tool, key: key,
+                            session: pool.session(service: service, url: url), tool: label, key: key,
                             caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
                                           progressToken: clientToken, downstreamToken: ourToken),
                             context: context, stream: stream)
         call.slot = slot
+        call.method = method
+        call.transform = transform
         if let key { inflight[key] = call }
         call.start(params: params.serialized())
     }

@@ -28,7 +28,9 @@ public final class PostgresRegistryStore: RegistryStore {
 
     private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at, s.call_timeout_ms, s.max_concurrent"
     private static let selectServices = """
-        SELECT \(serviceColumns), COALESCE(t.tools_text, array_to_json(t.tools)::text, '[]') AS tools
+        SELECT \(serviceColumns), COALESCE(t.tools_text, array_to_json(t.tools)::text, '[]') AS tools,
+               COALESCE(t.resources_text, '[]') AS resources, COALESCE(t.resource_templates_text, '[]') AS templates,
+               COALESCE(t.prompts_text, '[]') AS prompts
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
         WHERE s.deleted_at IS NULL
         """
@@ -132,7 +134,10 @@ public final class PostgresRegistryStore: RegistryStore {
         ServiceRecord(id: Int64(rows[i, "id"] ?? "0") ?? 0, name: rows[i, "name"] ?? "", url: rows[i, "url"] ?? "",
                       createdAt: rows[i, "created_at"] ?? "", updatedAt: rows[i, "updated_at"] ?? "",
                       rawTools: rows.bytes(i, "tools") ?? Array("[]".utf8),
-                      limits: ServiceLimits(columns: rows[i, "call_timeout_ms"], rows[i, "max_concurrent"]))
+                      limits: ServiceLimits(columns: rows[i, "call_timeout_ms"], rows[i, "max_concurrent"]),
+                      rawResources: rows.bytes(i, "resources") ?? Array("[]".utf8),
+                      rawTemplates: rows.bytes(i, "templates") ?? Array("[]".utf8),
+                      rawPrompts: rows.bytes(i, "prompts") ?? Array("[]".utf8))
     }
 
     /// Locks the version row (ordering this mutation after any concurrent one) and returns it.
@@ -151,7 +156,17 @@ public final class PostgresRegistryStore: RegistryStore {
         return Int64(rows.rows.first?[0] ?? "0") ?? 0
     }
 
-    private static let toolsArray = "ARRAY(SELECT jsonb_array_elements($2::jsonb))"
+    private static func array(_ n: Int) -> String { "ARRAY(SELECT jsonb_array_elements($\(n)::jsonb))" }
+    /// The definitions columns of service_tools and their values from parameters $2–$5.
+    private static let definitionColumns = "tools, tools_text, resources, resources_text, resource_templates, resource_templates_text, prompts, prompts_text"
+    private static let definitionValues = "\(array(2)), $2::text, \(array(3)), $3::text, \(array(4)), $4::text, \(array(5)), $5::text"
+    private static let definitionSets = """
+        tools = \(array(2)), tools_text = $2::text, resources = \(array(3)), resources_text = $3::text,
+        resource_templates = \(array(4)), resource_templates_text = $4::text, prompts = \(array(5)), prompts_text = $5::text
+        """
+    private static func definitionParams(_ d: ServiceDefinitions) -> [String?] {
+        [JSON.array(d.tools).text, JSON.array(d.resources).text, JSON.array(d.templates).text, JSON.array(d.prompts).text]
+    }
 
     /// The definitions stored for service `id` (locked: the mutation replaces them), nil when none.
     private func currentTools(_ conn: PGConnection, _ id: String) async throws -> [UInt8]? {
@@ -175,9 +190,9 @@ public final class PostgresRegistryStore: RegistryStore {
 
     private static func int(_ v: Int?) -> String? { v.map(String.init) }
 
-    public func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+    public func register(name: String, url: String, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                          review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
-        let toolsJSON = JSON.array(tools).text
+        let values = Self.definitionParams(definitions)
         return try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
@@ -186,7 +201,7 @@ public final class PostgresRegistryStore: RegistryStore {
                     "INSERT INTO services (name, url, call_timeout_ms, max_concurrent) VALUES ($1, $2, $3, $4) RETURNING id",
                     [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
                 guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
-                _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
+                _ = try await conn.query("INSERT INTO service_tools (service_id, \(Self.definitionColumns)) VALUES ($1, \(Self.definitionValues))", [id] + values)
                 let version = try await bumpVersion(conn)
                 try await writeHistory(conn, name: name, version: version, action: "register", cause: cause, diff: diff)
                 let saved = try await conn.query(Self.selectServices + " AND s.id = $1", [id])
@@ -195,9 +210,9 @@ public final class PostgresRegistryStore: RegistryStore {
         }
     }
 
-    public func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+    public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                        review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
-        let toolsJSON = JSON.array(tools).text
+        let values = Self.definitionParams(definitions)
         return try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
@@ -208,10 +223,10 @@ public final class PostgresRegistryStore: RegistryStore {
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
                 let diff = try review(try await currentTools(conn, id))
                 let changed = try await conn.query(
-                    "UPDATE service_tools SET tools = \(Self.toolsArray), tools_text = $3::text, updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
-                    [id, toolsJSON, toolsJSON])
+                    "UPDATE service_tools SET \(Self.definitionSets), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",
+                    [id] + values)
                 if changed.affected == 0 {
-                    _ = try await conn.query("INSERT INTO service_tools (service_id, tools, tools_text) VALUES ($1, \(Self.toolsArray), $3::text)", [id, toolsJSON, toolsJSON])
+                    _ = try await conn.query("INSERT INTO service_tools (service_id, \(Self.definitionColumns)) VALUES ($1, \(Self.definitionValues))", [id] + values)
                 }
                 let version = try await bumpVersion(conn)
                 try await writeHistory(conn, name: name, version: version, action: "update", cause: cause, diff: diff)

@@ -33,10 +33,11 @@ final class Registry {
     func register(name: String, url: String, limits: ServiceLimits) async throws(AdminError) -> (ServiceRecord, RegistryChange, String) {
         // A cheap early answer for a taken name; the unique index decides in the end.
         if try await service(named: name) != nil { throw AdminError.conflict("a service named \(name) already exists") }
-        let tools = try await fetchTools(service: name, url: url)
+        let definitions = try await fetchDefinitions(service: name, url: url)
+        let tools = definitions.tools
         let (record, change): (ServiceRecord, RegistryChange)
         do {
-            (record, change) = try await store.register(name: name, url: url, tools: tools, limits: limits, cause: "admin",
+            (record, change) = try await store.register(name: name, url: url, definitions: definitions, limits: limits, cause: "admin",
                                                         review: review(name, tools, accepted: []))
         } catch { throw AdminError(error) }
         log(.info, "service registered", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
@@ -50,10 +51,11 @@ final class Registry {
         if let limits {
             do { merged = try ServiceLimits.patch(existing.limits, with: limits) } catch { throw AdminError.badRequest(error.description) }
         }
-        let tools = try await fetchTools(service: name, url: url ?? existing.url)
+        let definitions = try await fetchDefinitions(service: name, url: url ?? existing.url)
+        let tools = definitions.tools
         let (record, change): (ServiceRecord, RegistryChange)
         do {
-            (record, change) = try await store.update(name: name, url: url, tools: tools, limits: merged, cause: "admin",
+            (record, change) = try await store.update(name: name, url: url, definitions: definitions, limits: merged, cause: "admin",
                                                       review: review(name, tools, accepted: accepted))
         } catch { throw AdminError(error) }
         log(.info, "service updated", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
@@ -106,40 +108,63 @@ final class Registry {
         return DefinitionDiff.compare(service: name, old: existing?.tools ?? [], new: tools)
     }
 
-    /// initialize → notifications/initialized → tools/list, every page (capped).
+    /// What a downstream serves: its tools, and the resources, resource templates and prompts of
+    /// the capabilities it announces (JSON arrays as it returned them).
     func fetchTools(service: String, url: String) async throws(AdminError) -> [JSON] {
+        try await fetchDefinitions(service: service, url: url).tools
+    }
+
+    /// initialize → notifications/initialized → tools/list, then resources/list,
+    /// resources/templates/list and prompts/list for each capability announced, every page
+    /// (capped). A failure on anything announced fails the whole fetch.
+    func fetchDefinitions(service: String, url: String) async throws(AdminError) -> ServiceDefinitions {
         let session = DownstreamSession(url: url, timeout: config.downstreamTimeout, connectTimeout: config.downstreamConnectTimeout)
-        var tools: [JSON] = []
-        var seen = Set<String>()
-        var cursor: String?
+        var out = ServiceDefinitions()
         do {
             try await session.initialize()
-            for page in 0..<config.toolsMaxPages {
-                let params: JSON? = cursor.map { .object([("cursor", .string($0))]) }
-                let result = try await session.request("tools/list", params: params)
-                guard let list = result["tools"]?.arrayValue else {
-                    throw DownstreamError.notMCP("tools/list result has no tools array")
-                }
-                for tool in list {
-                    guard case .object = tool, let name = tool["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 256 else {
-                        throw DownstreamError.notMCP("a tool has no valid name")
-                    }
-                    if seen.insert(name).inserted { tools.append(tool) }
-                }
-                guard let next = result["nextCursor"]?.stringValue else { break }
-                if next == cursor { throw DownstreamError.notMCP("tools/list returned the same cursor twice") }
-                cursor = next
-                if page == config.toolsMaxPages - 1 {
-                    throw DownstreamError.notMCP("tools/list did not end within \(config.toolsMaxPages) pages")
-                }
+            out.tools = try await list(session, "tools/list", key: "tools", id: "name", maxLength: 256)
+            let caps = session.capabilities
+            if case .object = caps["resources"] ?? .null {
+                out.resources = try await list(session, "resources/list", key: "resources", id: "uri")
+                out.templates = try await list(session, "resources/templates/list", key: "resourceTemplates", id: "uriTemplate")
+            }
+            if case .object = caps["prompts"] ?? .null {
+                out.prompts = try await list(session, "prompts/list", key: "prompts", id: "name", maxLength: 256)
             }
         } catch {
             session.close()
             let reason = DownstreamError(error).description
-            log(.warn, "tool fetch failed", [("service", service), ("error", reason)])
+            log(.warn, "definition fetch failed", [("service", service), ("error", reason)])
             throw AdminError.downstream("\(service): \(reason)")
         }
         session.close()
-        return tools
+        return out
+    }
+
+    /// Every page of a list method: the elements of `key` with a unique, non-empty string `id`.
+    private func list(_ session: DownstreamSession, _ method: String, key: String, id: String, maxLength: Int = 2048) async throws -> [JSON] {
+        var items: [JSON] = []
+        var seen = Set<String>()
+        var cursor: String?
+        for page in 0..<config.toolsMaxPages {
+            let params: JSON? = cursor.map { .object([("cursor", .string($0))]) }
+            let result = try await session.request(method, params: params)
+            guard let list = result[key]?.arrayValue else {
+                throw DownstreamError.notMCP("\(method) result has no \(key) array")
+            }
+            for item in list {
+                guard case .object = item, let value = item[id]?.stringValue, !value.isEmpty, value.utf8.count <= maxLength else {
+                    throw DownstreamError.notMCP("an element of \(method) has no valid \(id)")
+                }
+                if seen.insert(value).inserted { items.append(item) }
+            }
+            guard let next = result["nextCursor"]?.stringValue else { break }
+            if next == cursor { throw DownstreamError.notMCP("\(method) returned the same cursor twice") }
+            cursor = next
+            if page == config.toolsMaxPages - 1 {
+                throw DownstreamError.notMCP("\(method) did not end within \(config.toolsMaxPages) pages")
+            }
+        }
+        return items
     }
 }

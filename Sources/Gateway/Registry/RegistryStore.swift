@@ -28,9 +28,9 @@ public protocol RegistryStore: AnyObject {
     /// Each mutation runs `review` on the definitions it replaces (nil when there were none),
     /// inside its transaction, and stores what it returns as the service's history entry; a
     /// review that throws `StoreError.refused` rolls the mutation back.
-    func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+    func register(name: String, url: String, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                   review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
-    func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+    func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                 review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
     func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
     /// The newest `limit` history entries of `name` (live or deleted), newest first.

@@ -23,7 +23,8 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     nonisolated private static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
     nonisolated private static let selectServices = """
-        SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools, s.call_timeout_ms, s.max_concurrent
+        SELECT s.id, s.name, s.url, s.created_at, s.updated_at, COALESCE(t.tools, '[]') AS tools, s.call_timeout_ms, s.max_concurrent,
+               COALESCE(t.resources, '[]'), COALESCE(t.resource_templates, '[]'), COALESCE(t.prompts, '[]')
         FROM services s LEFT JOIN service_tools t ON t.service_id = s.id AND t.deleted_at IS NULL
         WHERE s.deleted_at IS NULL
         """
@@ -137,7 +138,9 @@ public final class SQLiteRegistryStore: RegistryStore {
     nonisolated static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
         result.rows.map { r in
             ServiceRecord(id: Int64(r[0] ?? "0") ?? 0, name: r[1] ?? "", url: r[2] ?? "", createdAt: r[3] ?? "",
-                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8), limits: ServiceLimits(columns: r[6], r[7]))
+                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8), limits: ServiceLimits(columns: r[6], r[7]),
+                          rawResources: Array((r[8] ?? "[]").utf8), rawTemplates: Array((r[9] ?? "[]").utf8),
+                          rawPrompts: Array((r[10] ?? "[]").utf8))
         }
     }
 
@@ -169,15 +172,21 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     nonisolated private static func int(_ v: Int?) -> String? { v.map(String.init) }
 
-    public func register(name: String, url: String, tools: [JSON], limits: ServiceLimits, cause: String,
+    nonisolated private static func definitionParams(_ d: ServiceDefinitions) -> [String?] {
+        [JSON.array(d.tools).text, JSON.array(d.resources).text, JSON.array(d.templates).text, JSON.array(d.prompts).text]
+    }
+    nonisolated private static let insertDefinitions =
+        "INSERT INTO service_tools (service_id, tools, resources, resource_templates, prompts) VALUES (?1, ?2, ?3, ?4, ?5)"
+
+    public func register(name: String, url: String, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                          review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
-        let toolsJSON = JSON.array(tools).text
+        let values = Self.definitionParams(definitions)
         return try await transaction { db in
             let diff = try review(nil)
             let rows = try db.query("INSERT INTO services (name, url, call_timeout_ms, max_concurrent) VALUES (?1, ?2, ?3, ?4) RETURNING id",
                                     [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
             guard let id = rows.rows.first?[0] else { throw StoreError.failed("insert returned no id") }
-            _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
+            _ = try db.query(Self.insertDefinitions, [id] + values)
             let (version, previous) = try Self.bump(db)
             try Self.writeHistory(db, name: name, version: version, action: "register", cause: cause, diff: diff)
             let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
@@ -185,9 +194,9 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    public func update(name: String, url: String?, tools: [JSON], limits: ServiceLimits, cause: String,
+    public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                        review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
-        let toolsJSON = JSON.array(tools).text
+        let values = Self.definitionParams(definitions)
         return try await transaction { db in
             let rows = try db.query("""
                 UPDATE services SET url = COALESCE(?2, url), call_timeout_ms = ?3, max_concurrent = ?4, updated_at = \(Self.now)
@@ -195,9 +204,12 @@ public final class SQLiteRegistryStore: RegistryStore {
                 """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
             guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
             let diff = try review(try Self.currentTools(db, id))
-            _ = try db.query("UPDATE service_tools SET tools = ?2, updated_at = \(Self.now) WHERE service_id = ?1 AND deleted_at IS NULL", [id, toolsJSON])
+            _ = try db.query("""
+                UPDATE service_tools SET tools = ?2, resources = ?3, resource_templates = ?4, prompts = ?5, updated_at = \(Self.now)
+                WHERE service_id = ?1 AND deleted_at IS NULL
+                """, [id] + values)
             if db.changes == 0 {
-                _ = try db.query("INSERT INTO service_tools (service_id, tools) VALUES (?1, ?2)", [id, toolsJSON])
+                _ = try db.query(Self.insertDefinitions, [id] + values)
             }
             let (version, previous) = try Self.bump(db)
             try Self.writeHistory(db, name: name, version: version, action: "update", cause: cause, diff: diff)

@@ -64,7 +64,7 @@ from typing import Any
 
 import anyio
 import uvicorn
-from mcp_types import ListToolsResult, PaginatedRequestParams
+from mcp_types import Completion, ListToolsResult, PaginatedRequestParams
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
@@ -270,6 +270,28 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
         state["tool_set"] = tool_set
 
     install(args.tool_set)
+
+    # ---- resources, a template, a prompt and completions (--catalog LABEL) -----------------
+    # Two downstreams started with different labels expose the same URIs: reads tell them apart.
+    if args.catalog:
+        label = args.catalog
+
+        @mcp.resource("config://app", name="app-config", mime_type="text/plain", description="the app's configuration")
+        def app_config() -> str:
+            return f"config of {label}"
+
+        @mcp.resource("file:///notes/{day}", name="notes", mime_type="text/plain", description="notes of a day")
+        def notes(day: str) -> str:
+            return f"notes for {day} from {label}"
+
+        @mcp.prompt(description="greet someone")
+        def greet(person: str, style: str = "plain") -> str:
+            return f"{label} greets {person} ({style})"
+
+        @mcp.completion()
+        async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+            pool = {"person": ["alice", "albert", "bob"], "day": ["monday", "tuesday"]}.get(argument.name, [])
+            return Completion(values=[f"{v}" for v in pool if v.startswith(argument.value)] + [f"from-{label}"])
     state["install"] = install
 
     # ---- pagination (MCPServer's own tools/list answers everything in one page) -----------
@@ -356,6 +378,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tools", type=int, default=0, help="number of generated extra tools t0..tN-1")
     p.add_argument("--prefix", default="", help="prefix for every tool name")
     p.add_argument("--tool-set", choices=("basic", "changed", "drifted"), default="basic")
+    p.add_argument("--catalog", default="", help="also serve resources, a template, a prompt and completions, labelled LABEL")
     p.add_argument("--page-size", type=int, default=0, help="tools/list page size (0 = one page)")
     p.add_argument(
         "--description-padding", type=int, default=0, help="repeat a filler sentence N times in generated descriptions"

@@ -1,0 +1,203 @@
+"""End-to-end tests of resources, resource templates, prompts and completions through the gateway,
+on both registry backends, with the official Python SDK's ``Client`` in both modes (auto, which ends
+on 2026-07-28, and legacy, 2025-11-25) against two SDK ``MCPServer`` downstreams that expose the
+same resource URI, a template, a prompt with arguments and completions:
+
+* lists: every downstream's resources, templates and prompts appear once, with federated URIs
+  (``<scheme>://<service>/<authority><path>``) and names (``<service>__<prompt>``);
+* reads: the two same-URI resources are both listed and each reads its own content; a URI expanded
+  from a federated template reads the owner's expansion; contents carry the federated URI;
+* prompts/get and completion/complete route to the owner with the original name or URI;
+* unknown names and URIs are refused with the era's error; nothing reaches a downstream.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+from mcp_types import PromptReference, ResourceTemplateReference
+
+from admin_fixtures import Admin, Downstream, backend, describe, storage, unique_name  # noqa: F401
+from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
+    MODES,
+    _gateway_logs_on_failure,
+    final_message,
+    legacy_headers,
+    mcp_gateway,
+    modern_body,
+    modern_headers,
+    run,
+)
+from mcp import Client
+
+BOTH_MODES = pytest.mark.parametrize("mode", ["auto", "legacy"])
+
+
+class Catalogs:
+    def __init__(self, gw, admin: Admin, names: list[str], downstreams: list[Downstream]):
+        self.gw, self.admin, self.names, self.downstreams = gw, admin, names, downstreams
+
+    @property
+    def url(self) -> str:
+        return self.gw.url + "/mcp"
+
+
+@pytest.fixture(scope="module")
+def catalogs(mcp_gateway, tmp_path_factory):
+    admin = Admin(mcp_gateway.url)
+    downstreams = [Downstream("--catalog", label, mode=mode, workdir=tmp_path_factory.mktemp(f"catalog-{label}"))
+                   for label, mode in (("left", "json"), ("right", "sse"))]
+    names = [unique_name("cat"), unique_name("cat")]
+    for name, d in zip(names, downstreams):
+        r = admin.register(name, d.url)
+        assert r.status_code == 201, f"register {name}: {describe(r)}"
+    yield Catalogs(mcp_gateway, admin, names, downstreams)
+    for name in names:
+        try:
+            admin.delete(name)
+        except httpx.HTTPError:
+            pass
+    for d in downstreams:
+        d.stop()
+    admin.close()
+
+
+def dump(model) -> dict:
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def test_admin_view_shows_what_was_fetched(catalogs):
+    body = catalogs.admin.service(catalogs.names[0]).json()
+    assert [r["uri"] for r in body["resources"]] == ["config://app"], body["resources"]
+    assert [t["uriTemplate"] for t in body["resourceTemplates"]] == ["file:///notes/{day}"], body["resourceTemplates"]
+    assert [p["name"] for p in body["prompts"]] == ["greet"], body["prompts"]
+    assert {a["name"] for a in body["prompts"][0]["arguments"]} == {"person", "style"}
+
+
+@BOTH_MODES
+def test_lists_federate_every_downstreams_catalog(catalogs, mode):
+    left, right = catalogs.names
+
+    async def go():
+        async with Client(catalogs.url, mode=mode, cache=None) as c:
+            assert c.protocol_version == MODES[mode]
+            return ((await c.list_resources()).resources, (await c.list_resource_templates()).resource_templates,
+                    (await c.list_prompts()).prompts)
+
+    resources, templates, prompts = run(go)
+    uris = {r.uri for r in resources}
+    assert {f"config://{left}/app", f"config://{right}/app"} <= uris, uris
+    assert len([u for u in uris if u.endswith("/app") and u.startswith("config://")]) >= 2
+    mine = [r for r in resources if r.uri in (f"config://{left}/app", f"config://{right}/app")]
+    assert all(r.name == "app-config" and r.mime_type == "text/plain" for r in mine), [dump(r) for r in mine]
+    tmpl = {t.uri_template for t in templates}
+    assert {f"file://{left}//notes/{{day}}", f"file://{right}//notes/{{day}}"} <= tmpl, tmpl
+    pnames = {p.name for p in prompts}
+    assert {f"{left}__greet", f"{right}__greet"} <= pnames, pnames
+
+
+@BOTH_MODES
+def test_same_uri_reads_its_own_content_and_templates_route(catalogs, mode):
+    left, right = catalogs.names
+
+    async def go():
+        async with Client(catalogs.url, mode=mode, cache=None) as c:
+            a = await c.read_resource(f"config://{left}/app")
+            b = await c.read_resource(f"config://{right}/app")
+            n = await c.read_resource(f"file://{right}//notes/friday")
+            return a, b, n
+
+    a, b, n = run(go)
+    assert a.contents[0].text == "config of left" and str(a.contents[0].uri) == f"config://{left}/app", dump(a)
+    assert b.contents[0].text == "config of right" and str(b.contents[0].uri) == f"config://{right}/app", dump(b)
+    assert n.contents[0].text == "notes for friday from right", dump(n)
+    assert str(n.contents[0].uri) == f"file://{right}//notes/friday", dump(n)
+
+
+@BOTH_MODES
+def test_prompts_and_completions_route_to_the_owner(catalogs, mode):
+    left, right = catalogs.names
+
+    async def go():
+        async with Client(catalogs.url, mode=mode, cache=None) as c:
+            g = await c.get_prompt(f"{left}__greet", {"person": "ada", "style": "warm"})
+            p = await c.complete(PromptReference(type="ref/prompt", name=f"{right}__greet"), {"name": "person", "value": "al"})
+            t = await c.complete(ResourceTemplateReference(type="ref/resource", uri=f"file://{left}//notes/{{day}}"),
+                                 {"name": "day", "value": "mo"})
+            return g, p, t
+
+    g, p, t = run(go)
+    assert g.messages[0].content.text == "left greets ada (warm)", dump(g)
+    assert p.completion.values == ["alice", "albert", "from-right"], dump(p)
+    assert t.completion.values == ["monday", "from-left"], dump(t)
+
+
+@BOTH_MODES
+def test_unknown_names_and_uris_are_refused(catalogs, mode):
+    left = catalogs.names[0]
+
+    async def go():
+        out = []
+        async with Client(catalogs.url, mode=mode, cache=None) as c:
+            for call in (lambda: c.read_resource("config://nosuchservice/app"), lambda: c.read_resource("config://app"),
+                         lambda: c.get_prompt(f"{left}__nope"), lambda: c.get_prompt("nothing")):
+                try:
+                    await call()
+                    out.append(None)
+                except MCPError as e:
+                    out.append(e.error.code)
+        return out
+
+    codes = run(go)
+    not_found = -32002 if mode == "auto" else -32602
+    assert codes == [not_found, not_found, -32602, -32602], codes
+
+
+def test_capabilities_announce_resources_prompts_and_completions(catalogs):
+    r = httpx.post(catalogs.url, json=modern_body(1, "server/discover"), headers=modern_headers("server/discover"), timeout=10)
+    caps = final_message(r, 1)["result"]["capabilities"]
+    assert set(caps) >= {"tools", "resources", "prompts", "completions"}, caps
+
+
+def test_list_changed_per_list_when_a_catalog_arrives(catalogs, tmp_path_factory):
+    """subscriptions/listen with resources and prompts: registering a downstream with a catalog
+    sends resources/list_changed and prompts/list_changed; one with tools only sends neither."""
+    from mcp.client.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+    import anyio
+
+    extra = Downstream("--catalog", "late", workdir=tmp_path_factory.mktemp("catalog-late"))
+    plain = Downstream(workdir=tmp_path_factory.mktemp("catalog-plain"))
+    with_catalog, tools_only = unique_name("catl"), unique_name("catp")
+
+    async def collect(sub, seconds: float) -> set[str]:
+        kinds: set[str] = set()
+        with anyio.move_on_after(seconds):
+            async for ev in sub:
+                kinds.add(type(ev).__name__)
+                if {"ResourcesListChanged", "PromptsListChanged"} <= kinds:
+                    break
+        return kinds
+
+    async def go():
+        async with Client(catalogs.url, cache=None) as c:
+            async with c.listen(resources_list_changed=True, prompts_list_changed=True) as sub:
+                r = await anyio.to_thread.run_sync(catalogs.admin.register, tools_only, plain.url)
+                assert r.status_code == 201, describe(r)
+                quiet = await collect(sub, 1.5)
+                r = await anyio.to_thread.run_sync(catalogs.admin.register, with_catalog, extra.url)
+                assert r.status_code == 201, describe(r)
+                loud = await collect(sub, 8)
+            return quiet, loud, {r.uri for r in (await c.list_resources()).resources}
+
+    try:
+        quiet, loud, uris = run(go)
+        assert "ResourcesListChanged" not in quiet and "PromptsListChanged" not in quiet, quiet
+        assert {"ResourcesListChanged", "PromptsListChanged"} <= loud, loud
+        assert f"config://{with_catalog}/app" in uris
+        _ = (ToolsListChanged, ResourcesListChanged, PromptsListChanged)
+    finally:
+        for name in (with_catalog, tools_only):
+            catalogs.admin.delete(name)
+        extra.stop()
+        plain.stop()
