@@ -11,6 +11,8 @@ Handshake-era Streamable HTTP over HTTP/1.1 keep-alive, every answer ``applicati
 * ``ping``                       -> {};
 * ``tools/list``                 -> one tool, ``echo(text)``;
 * ``tools/call`` of ``echo``      -> {"content":[{"type":"text","text":<arguments.text>}]}, same id;
+* ``resources/list``             -> one resource, ``echo://text``; ``resources/templates/list`` -> none;
+* ``resources/read`` of any URI  -> {"contents":[{"uri":<uri>,"mimeType":"text/plain","text":"hello, gateway"}]};
   another tool name              -> a result with isError true (the SDK's way);
 * other methods                  -> JSON-RPC -32601.
 
@@ -53,7 +55,7 @@ TOOLS_LIST_RESULT = {
 }
 INIT_RESULT = {
     "protocolVersion": PROTOCOL_VERSION,
-    "capabilities": {"tools": {"listChanged": False}},
+    "capabilities": {"tools": {"listChanged": False}, "resources": {}},
     "serverInfo": {"name": "bench-echo", "version": "1.0"},
 }
 
@@ -209,6 +211,15 @@ class EchoServer:
             return json_response({"jsonrpc": "2.0", "id": rid, "result": result})
         if rpc_method == "tools/list":
             return json_response({"jsonrpc": "2.0", "id": rid, "result": TOOLS_LIST_RESULT})
+        if rpc_method == "resources/list":
+            return json_response({"jsonrpc": "2.0", "id": rid, "result": {"resources": [
+                {"uri": "echo://text", "name": "text", "mimeType": "text/plain"}]}})
+        if rpc_method == "resources/templates/list":
+            return json_response({"jsonrpc": "2.0", "id": rid, "result": {"resourceTemplates": []}})
+        if rpc_method == "resources/read":
+            uri = (msg.get("params") or {}).get("uri", "")
+            return json_response({"jsonrpc": "2.0", "id": rid, "result": {"contents": [
+                {"uri": uri, "mimeType": "text/plain", "text": "hello, gateway"}]}})
         if rpc_method == "initialize":
             self.sessions += 1
             sid = f"echo-{os.getpid()}-{self.sessions}-{os.urandom(8).hex()}"

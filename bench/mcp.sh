@@ -32,7 +32,8 @@
 #                 /tmp/venv/bin/python); the echo server and the latency client need only python3
 #   ECHO_PYTHON   python for bench/echo_mcp.py and bench/mcp_latency.py (default python3)
 #   NGINX_BIN     nginx executable (default /usr/sbin/nginx)
-#   PHASES        which parts to run: "list call" (default), "list" or "call"
+#   PHASES        which parts to run: "list call" (default), "list", "call", "read" (resources/read
+#                 through the gateway against tools/call through the gateway, alternating rounds)
 #   DURATION      seconds per wrk run (default 10)
 #   WARMUP        seconds of wrk warm-up per target (default 2; 0 = none)
 #   ROUNDS        alternating wrk rounds per phase (default 3)
@@ -80,7 +81,9 @@ require_tools "apt-get install wrk util-linux curl iproute2 python3" wrk taskset
 want_list=0 want_call=0
 case " $PHASES " in *" list "*) want_list=1 ;; esac
 case " $PHASES " in *" call "*) want_call=1 ;; esac
-[ $want_list = 1 ] || [ $want_call = 1 ] || die "PHASES must name list and/or call"
+want_read=0
+case " $PHASES " in *" read "*) want_read=1 ;; esac
+[ $want_list = 1 ] || [ $want_call = 1 ] || [ $want_read = 1 ] || die "PHASES must name list, call and/or read"
 if [ $want_list = 1 ]; then
     require_nginx
     find_mcp_python
@@ -343,12 +346,44 @@ EOF
     )
 fi
 
+# ---------------------------------------------------------------- 3. resources/read against tools/call
+if [ $want_read = 1 ]; then
+    if [ $want_call = 0 ]; then start_echo; register echo "$ECHO_MCP"; fi
+    READ_SID=$(mcp_session gateway-read "$GATEWAY_MCP") || die "no gateway session"
+    READ_REQ='{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"echo://echo/text"}}'
+    CALL2_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hello, gateway"}}}'
+    EXPECTED_READ='{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"echo://echo/text","mimeType":"text/plain","text":"hello, gateway"}]}}'
+    status=$(mcp_post "$GATEWAY_MCP" "$READ_SID" "$READ_REQ" "$TMP/read.json")
+    [ "$status" = 200 ] && [ "$(cat "$TMP/read.json")" = "$EXPECTED_READ" ] \
+        || die "resources/read answered $status: $(head -c 300 "$TMP/read.json") (expected $EXPECTED_READ)"
+    write_lua "$TMP/read-gateway.lua" "$READ_SID" "$READ_REQ"
+    write_lua "$TMP/call2-gateway.lua" "$READ_SID" "$CALL2_REQ"
+    log "resources/read vs tools/call through the gateway: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; $ROUNDS rounds"
+    for round in $(seq 1 "$ROUNDS"); do
+        measure read-gateway "resources/read" "$GATEWAY_MCP" "$TMP/read-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
+        measure call2-gateway "tools/call" "$GATEWAY_MCP" "$TMP/call2-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
+    done
+    READ_TABLE=$(
+        echo "resources/read vs tools/call, both through the gateway to the same echo server, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds"
+        printf '%-15s %14s %14s %12s %12s %16s %14s\n' method 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'gateway us/req' 'echo us/req'
+        printf '%-15s %14s %14s %12s %12s %16s %14s\n' --------------- -------------- -------------- ------------ ------------ ---------------- --------------
+        for t in read call2; do
+            label=$([ "$t" = read ] && echo resources/read || echo tools/call)
+            printf '%-15s %14s %14s %12s %12s %16s %14s\n' "$label" "${BEST_RPS[$t-gateway]}" "$(median "${ALL_RPS[$t-gateway]}")" \
+                "${BEST_P50[$t-gateway]}" "${BEST_P99[$t-gateway]}" "$(median "${ALL_CPU_A[$t-gateway]}")" "$(median "${ALL_CPU_B[$t-gateway]}")"
+        done
+        awk -v r="$(median "${ALL_RPS[read-gateway]}")" -v c="$(median "${ALL_RPS[call2-gateway]}")" \
+            'BEGIN { printf "resources/read / tools/call throughput (medians): %.3f\n", r / c }'
+    )
+fi
+
 echo
 echo "bench/mcp.sh — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "gateway: $GATEWAY_BIN ($(date -u -r "$GATEWAY_BIN" +%Y-%m-%dT%H:%M:%SZ))"
 if [ -n "$LIST_TABLE" ]; then echo; echo "$LIST_TABLE"; fi
 if [ -n "$LAT_TABLE" ]; then echo; echo "$LAT_TABLE"; fi
 if [ -n "$CALL_TABLE" ]; then echo; echo "$CALL_TABLE"; fi
+if [ -n "${READ_TABLE:-}" ]; then echo; echo "$READ_TABLE"; fi
 if [ -n "$R_ERRORS" ]; then echo; echo "wrk reported errors:$R_ERRORS"; fi
 if [ -s "$TMP/perf-report.txt" ]; then cat "$TMP/perf-report.txt"; fi
 [ -z "$R_ERRORS" ]

@@ -284,6 +284,7 @@ enum AdminError: Error {
         case .unavailable(let m): self = .unavailable(m)
         case .failed(let m): self = .internalError(m)
         case .refused(let m, let details): self = .definitionsChanged(m, details)
+        case .unchanged: self = .internalError("unexpected: an admin update was skipped as unchanged")
         }
     }
 }

@@ -202,6 +202,7 @@ public final class GatewayApp {
         parts.server.shutdown(timeout: config.shutdownTimeout) { [unowned self] in
             self.log(.info, "stopped")
             self.signals.removeAll()
+            self.parts.downstreams.stopWatching()
             self.parts.bus.stop()
             EventLoop.main.stop()
         }

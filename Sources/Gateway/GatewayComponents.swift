@@ -66,6 +66,8 @@ struct GatewayComponents {
             if snapshots.setDown(down) { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
             bus.announceHealth(service: service, transition: transition)
         }
+        downstreams.watching = config.watchDownstreams
+        downstreams.onListChanged = { [unowned registry] service, method in registry.requestRefresh(service, reason: method) }
         registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }
 
         let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned storage] in

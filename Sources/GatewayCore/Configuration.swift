@@ -73,6 +73,8 @@ public struct Configuration: Sendable {
     public var pinDefinitions = false
     /// What lists show of a service that is `down`: its tools stay (`keep`) or are left out (`hide`).
     public var downPolicy = DownPolicy.keep
+    /// Hold each downstream's notification stream and re-fetch a service when it says a list changed.
+    public var watchDownstreams = true
 
     public enum DownPolicy: String, Sendable { case keep, hide }
 
@@ -168,6 +170,7 @@ public struct Configuration: Sendable {
         if let v = try int("HEALTH_DOWN_AFTER", 1...100) { c.healthDownAfter = v }
         if let v = try seconds("HEALTH_DEGRADED_LATENCY") { c.healthDegradedLatency = v }
         if let v = try seconds("CALL_QUEUE_WAIT") { c.callQueueWait = v }
+        if let v = value("WATCH_DOWNSTREAMS") { c.watchDownstreams = try bool("WATCH_DOWNSTREAMS", v) }
         if let v = value("PIN_DEFINITIONS") { c.pinDefinitions = try bool("PIN_DEFINITIONS", v) }
         if let v = value("HEALTH_DOWN_POLICY") {
             guard let p = DownPolicy(rawValue: v.lowercased()) else {

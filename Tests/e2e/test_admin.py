@@ -58,7 +58,10 @@ CHANGED_TOOLS = ["echo", "add", "slow", "progress", "whoami", "multiply"]
 SERVICE_KEYS = {"name", "url", "createdAt", "updatedAt", "toolCount", "tools", "limits"}
 
 # Every gateway in this module: short timeouts so failures are quick.
-GATEWAY_ENV = {"DB_CONNECT_TIMEOUT": "1", "DOWNSTREAM_TIMEOUT": "5", "DOWNSTREAM_CONNECT_TIMEOUT": "2"}
+# Downstreams here change their tool sets to test admin updates: the gateway must not re-fetch on
+# their list_changed notifications meanwhile (test_federation.py covers that).
+GATEWAY_ENV = {"DB_CONNECT_TIMEOUT": "1", "DOWNSTREAM_TIMEOUT": "5", "DOWNSTREAM_CONNECT_TIMEOUT": "2",
+               "WATCH_DOWNSTREAMS": "false"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1155,3 +1158,43 @@ def test_pinned_definitions_refuse_a_schema_change_until_accepted(start_gateway,
     d.set_tool_set("drifted")  # unchanged now: nothing flagged, nothing refused
     assert admin.update(name).status_code == 200
     admin.close()
+
+
+@pytest.mark.backends("postgres")
+def test_text_copies_keep_the_downstreams_bytes(admin, db, start_downstream):
+    """The text copies reloads read (tools_text and the catalogs') hold the definitions as the
+    downstream sent them, key order included, not PostgreSQL's normalised jsonb; and they agree
+    with the jsonb[] columns."""
+    d = start_downstream("--catalog", "bytes")
+    name = unique_name("bytes")
+    check_mutation(admin.register(name, d.url), 201, name, d.url, BASIC_TOOLS)
+    for column, jsonb_column, method, key in (("tools_text", "tools", "tools/list", "tools"),
+                                              ("prompts_text", "prompts", "prompts/list", "prompts"),
+                                              ("resources_text", "resources", "resources/list", "resources")):
+        text = db.value(f"SELECT t.{column} FROM service_tools t JOIN services s ON s.id = t.service_id "
+                        f"WHERE s.name = {db.lit(name)} AND t.deleted_at IS NULL")
+        direct = run_direct_list(d.url, method)[key]
+        def keyed(pairs):
+            return dict(pairs) | {"__keys": [k for k, _ in pairs]}
+        ordered = json.loads(text, object_pairs_hook=keyed)
+        wanted = json.loads(json.dumps(direct), object_pairs_hook=keyed)
+        assert ordered == wanted, f"{column} differs from the downstream's {method} (values or key order)"
+        as_jsonb = db.value(f"SELECT array_to_json(t.{jsonb_column})::text FROM service_tools t JOIN services s ON s.id = t.service_id "
+                            f"WHERE s.name = {db.lit(name)} AND t.deleted_at IS NULL")
+        assert json.loads(as_jsonb) == json.loads(text), f"{jsonb_column} and {column} disagree"
+
+
+def run_direct_list(url: str, method: str) -> dict:
+    """`method`'s result straight from a downstream (handshake era), key order as sent."""
+    h = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2025-11-25"}
+    with httpx.Client(timeout=10) as c:
+        r = c.post(url, headers=h, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        if sid := r.headers.get("mcp-session-id"):
+            h["Mcp-Session-Id"] = sid
+        c.post(url, headers=h, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        r = c.post(url, headers=h, json={"jsonrpc": "2.0", "id": 2, "method": method})
+        text = r.text
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            text = next(line[5:].strip() for line in text.splitlines() if line.startswith("data:") and line[5:].strip())
+        return json.loads(text)["result"]

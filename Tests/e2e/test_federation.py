@@ -201,3 +201,52 @@ def test_list_changed_per_list_when_a_catalog_arrives(catalogs, tmp_path_factory
             catalogs.admin.delete(name)
         extra.stop()
         plain.stop()
+
+
+@pytest.mark.backends("postgres")
+def test_a_downstreams_list_changed_reaches_clients_of_another_replica(start_gateway, storage, tmp_path_factory):
+    """A downstream that adds a tool at run time and says so (notifications/tools/list_changed on
+    the gateway's subscriptions/listen stream to it) is re-fetched and stored as an update (cause
+    `downstream`, one version bump): a client listening on another replica sees the new tool, with
+    no admin call."""
+    from admin_fixtures import wait_storage_ready
+    from mcp.client.subscriptions import ToolsListChanged
+    import anyio
+
+    first = start_gateway(**storage.gateway_env, VERSION_CHECK_INTERVAL="0.5")
+    second = start_gateway(**storage.gateway_env, VERSION_CHECK_INTERVAL="0.5")
+    for g in (first, second):
+        wait_storage_ready(g.url, redis=True)
+    admin = Admin(first.url)
+    d = Downstream(workdir=tmp_path_factory.mktemp("watched"))
+    name = unique_name("watch")
+    try:
+        assert admin.register(name, d.url).status_code == 201
+
+        async def go():
+            async with Client(second.url + "/mcp", cache=None) as c:
+                before = {t.name for t in (await c.list_tools()).tools}
+                assert f"{name}__echo" in before and f"{name}__multiply" not in before
+                async with c.listen(tools_list_changed=True) as sub:
+                    # The gateways' streams to the downstream open right after the register.
+                    await anyio.sleep(1.0)
+                    await anyio.to_thread.run_sync(d.set_tool_set, "changed")
+                    got = None
+                    with anyio.move_on_after(10):
+                        async for ev in sub:
+                            if isinstance(ev, ToolsListChanged):
+                                got = ev
+                                break
+                after = {t.name for t in (await c.list_tools()).tools}
+                return got is not None, after
+
+        notified, after = run(go)
+        assert notified, "no tools list_changed on the other replica within 10 s of the downstream's change"
+        assert f"{name}__multiply" in after and f"{name}__fail" not in after, sorted(after)
+        history = admin.request("GET", f"/services/{name}/history").json()["changes"]
+        assert history[0]["cause"] == "downstream" and [e["tool"] for e in history[0]["added"]] == ["multiply"], history[0]
+        assert [c["cause"] for c in history].count("downstream") == 1, "both replicas stored the same change"
+    finally:
+        admin.delete(name)
+        admin.close()
+        d.stop()

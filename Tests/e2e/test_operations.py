@@ -686,7 +686,7 @@ def test_json_logs_and_request_ids(start_gateway, downstream):
         assert len(found) == 1 and found[0]["path"] == path and found[0]["status"] == str(status), (rid, found)
     # other events carry their identity as fields
     assert any(l["msg"] == "service registered" and l.get("service") == name for l in lines), "no 'service registered' line"
-    assert any(l["msg"] == "tool fetch failed" and l.get("level") == "warn" for l in lines), "no warn line for the 502"
+    assert any(l["msg"] == "definition fetch failed" and l.get("level") == "warn" for l in lines), "no warn line for the 502"
 
 
 def test_rejected_requests_get_an_access_line_and_a_metric(start_gateway):

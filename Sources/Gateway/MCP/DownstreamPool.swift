@@ -13,12 +13,18 @@ final class DownstreamPool {
     private let connectTimeout: Double
     private let transport: any HTTPTransport
     let monitor: DownstreamMonitor
+    /// Notification streams from the downstreams (nil: not watched), and where their list changes go.
+    private var watches: [String: DownstreamWatch] = [:]
+    var watching = false
+    var onListChanged: (String, String) -> Void = { _, _ in }
+    private let log: Log
 
     init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = ReactorHTTPClient.shared,
          health: DownstreamMonitor.Settings = .init(), log: Log = Log(level: "warn", format: .text)) {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.transport = transport
+        self.log = log
         monitor = DownstreamMonitor(settings: health, log: log)
         monitor.check = { [unowned self] name in
             guard let url = self.urls[name] else { return nil }
@@ -50,5 +56,23 @@ final class DownstreamPool {
         }
         urls = index.serviceURLs
         monitor.retain(urls.keys)
+        guard watching else { return }
+        for (name, w) in watches where urls[name] != w.url {
+            w.stop()
+            watches[name] = nil
+        }
+        for (name, url) in urls where watches[name] == nil {
+            let w = DownstreamWatch(service: name, url: url, transport: transport, connectTimeout: connectTimeout, log: log,
+                                    onListChanged: { [unowned self] service, method in self.onListChanged(service, method) })
+            watches[name] = w
+            w.start()
+        }
+    }
+
+    /// Closes every notification stream (shutdown).
+    func stopWatching() {
+        for w in watches.values { w.stop() }
+        watches = [:]
+        watching = false
     }
 }

@@ -157,15 +157,20 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     private static func array(_ n: Int) -> String { "ARRAY(SELECT jsonb_array_elements($\(n)::jsonb))" }
-    /// The definitions columns of service_tools and their values from parameters $2–$5.
+    /// The definitions columns of service_tools and their values: $2–$5 as jsonb (for the jsonb[]
+    /// columns), $6–$9 the same texts as text. One parameter cannot serve both: PostgreSQL types it
+    /// jsonb from its first use, and `::text` of a jsonb is its normalised form (keys reordered),
+    /// not the downstream's bytes that the text copies keep.
     private static let definitionColumns = "tools, tools_text, resources, resources_text, resource_templates, resource_templates_text, prompts, prompts_text"
-    private static let definitionValues = "\(array(2)), $2::text, \(array(3)), $3::text, \(array(4)), $4::text, \(array(5)), $5::text"
+    private static let definitionValues = "\(array(2)), $6::text, \(array(3)), $7::text, \(array(4)), $8::text, \(array(5)), $9::text"
     private static let definitionSets = """
-        tools = \(array(2)), tools_text = $2::text, resources = \(array(3)), resources_text = $3::text,
-        resource_templates = \(array(4)), resource_templates_text = $4::text, prompts = \(array(5)), prompts_text = $5::text
+        tools = \(array(2)), tools_text = $6::text, resources = \(array(3)), resources_text = $7::text,
+        resource_templates = \(array(4)), resource_templates_text = $8::text, prompts = \(array(5)), prompts_text = $9::text
         """
+    /// The four texts, twice (see `definitionValues`).
     private static func definitionParams(_ d: ServiceDefinitions) -> [String?] {
-        [JSON.array(d.tools).text, JSON.array(d.resources).text, JSON.array(d.templates).text, JSON.array(d.prompts).text]
+        let texts = [JSON.array(d.tools).text, JSON.array(d.resources).text, JSON.array(d.templates).text, JSON.array(d.prompts).text]
+        return texts + texts
     }
 
     /// The definitions stored for service `id` (locked: the mutation replaces them), nil when none.
@@ -211,7 +216,7 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
-                       review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+                       onlyIfChanged: Bool, review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let values = Self.definitionParams(definitions)
         return try await run {
             try await pool.transaction { conn in
@@ -221,6 +226,13 @@ public final class PostgresRegistryStore: RegistryStore {
                     WHERE name = $1 AND deleted_at IS NULL RETURNING id
                     """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+                if onlyIfChanged {
+                    let stored = try await conn.query("""
+                        SELECT tools_text, resources_text, resource_templates_text, prompts_text FROM service_tools
+                        WHERE service_id = $1 AND deleted_at IS NULL
+                        """, [id])
+                    if let row = stored.rows.first, row == Array(values.prefix(4)) { throw StoreError.unchanged }
+                }
                 let diff = try review(try await currentTools(conn, id))
                 let changed = try await conn.query(
                     "UPDATE service_tools SET \(Self.definitionSets), updated_at = now() WHERE service_id = $1 AND deleted_at IS NULL",

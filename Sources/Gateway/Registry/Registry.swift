@@ -56,7 +56,7 @@ final class Registry {
         let (record, change): (ServiceRecord, RegistryChange)
         do {
             (record, change) = try await store.update(name: name, url: url, definitions: definitions, limits: merged, cause: "admin",
-                                                      review: review(name, tools, accepted: accepted))
+                                                      onlyIfChanged: false, review: review(name, tools, accepted: accepted))
         } catch { throw AdminError(error) }
         log(.info, "service updated", [("service", name), ("tools", String(tools.count)), ("version", String(change.version))])
         return (record, change, await committed(change, record))
@@ -67,6 +67,62 @@ final class Registry {
         do { change = try await store.delete(name: name, cause: "admin", review: review(name, [], accepted: [])) } catch { throw AdminError(error) }
         log(.info, "service deleted", [("service", name), ("version", String(change.version))])
         return (change, await committed(change, nil))
+    }
+
+    /// Services with a refresh running (true: another was asked for meanwhile).
+    private var refreshing: [String: Bool] = [:]
+
+    /// A downstream said a list changed: fetch its definitions again and store them as an update
+    /// (cause `downstream`), once per burst: asks that arrive while one runs make one more run.
+    func requestRefresh(_ name: String, reason: String) {
+        if refreshing[name] != nil {
+            refreshing[name] = true
+            return
+        }
+        refreshing[name] = false
+        spawn { [self] in
+            await sleep(seconds: 0.1)  // let a burst of notifications settle
+            repeat {
+                refreshing[name] = false
+                await refresh(name, reason: reason)
+            } while refreshing[name] == true
+            refreshing[name] = nil
+        }
+    }
+
+    /// Re-fetches one service; stores nothing when nothing changed (every replica hears the same
+    /// notification, and only the first to store finds a difference).
+    private func refresh(_ name: String, reason: String) async {
+        guard let existing = try? await service(named: name) else { return }
+        let definitions: ServiceDefinitions
+        do { definitions = try await fetchDefinitions(service: name, url: existing.url) } catch {
+            log(.warn, "refresh after a downstream notification failed", [("service", name), ("reason", reason)])
+            return
+        }
+        if Self.same(existing, definitions) {
+            log(.debug, "downstream notification changed nothing", [("service", name), ("reason", reason)])
+            return
+        }
+        do {
+            let (record, change) = try await store.update(name: name, url: nil, definitions: definitions, limits: existing.limits,
+                                                          cause: "downstream", onlyIfChanged: true,
+                                                          review: review(name, definitions.tools, accepted: []))
+            log(.info, "service refreshed", [("service", name), ("reason", reason), ("tools", String(definitions.tools.count)),
+                                             ("version", String(change.version))])
+            _ = await committed(change, record)
+        } catch StoreError.unchanged {
+            log(.debug, "downstream notification changed nothing (stored by another replica)", [("service", name), ("reason", reason)])
+        } catch StoreError.refused(let message, _) {
+            log(.warn, "downstream change refused (pinned definitions)", [("service", name), ("reason", reason), ("error", message)])
+        } catch {
+            log(.warn, "refresh not stored", [("service", name), ("error", error.description)])
+        }
+    }
+
+    static func same(_ record: ServiceRecord, _ d: ServiceDefinitions) -> Bool {
+        func text(_ raw: [UInt8]) -> String { ((try? JSONParser.parse(raw)) ?? .array([])).text }
+        return text(record.rawTools) == JSON.array(d.tools).text && text(record.rawResources) == JSON.array(d.resources).text
+            && text(record.rawTemplates) == JSON.array(d.templates).text && text(record.rawPrompts) == JSON.array(d.prompts).text
     }
 
     func history(name: String, limit: Int) async throws(AdminError) -> [ServiceChange] {

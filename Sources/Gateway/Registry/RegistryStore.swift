@@ -8,10 +8,13 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case failed(String)
     /// A change review refused the mutation (pinned definitions changed): a message and details.
     case refused(String, JSON)
+    /// An update asked to store only a change found the stored definitions equal to the new ones.
+    case unchanged
 
     public var description: String {
         switch self {
         case .conflict(let m), .notFound(let m), .unavailable(let m), .failed(let m), .refused(let m, _): return m
+        case .unchanged: return "nothing changed"
         }
     }
 }
@@ -30,8 +33,10 @@ public protocol RegistryStore: AnyObject {
     /// review that throws `StoreError.refused` rolls the mutation back.
     func register(name: String, url: String, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                   review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
+    /// With `onlyIfChanged`, an update whose definitions equal the stored ones (compared in the
+    /// transaction, so concurrent refreshes on several replicas store one change) throws `.unchanged`.
     func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
-                review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
+                onlyIfChanged: Bool, review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
     func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
     /// The newest `limit` history entries of `name` (live or deleted), newest first.
     func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange]

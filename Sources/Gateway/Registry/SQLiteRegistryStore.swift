@@ -195,7 +195,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
-                       review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
+                       onlyIfChanged: Bool, review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let values = Self.definitionParams(definitions)
         return try await transaction { db in
             let rows = try db.query("""
@@ -203,6 +203,12 @@ public final class SQLiteRegistryStore: RegistryStore {
                 WHERE name = ?1 AND deleted_at IS NULL RETURNING id
                 """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
             guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
+            if onlyIfChanged {
+                let stored = try db.query("""
+                    SELECT tools, resources, resource_templates, prompts FROM service_tools WHERE service_id = ?1 AND deleted_at IS NULL
+                    """, [id]).rows.first
+                if let stored, stored == values { throw StoreError.unchanged }
+            }
             let diff = try review(try Self.currentTools(db, id))
             _ = try db.query("""
                 UPDATE service_tools SET tools = ?2, resources = ?3, resource_templates = ?4, prompts = ?5, updated_at = \(Self.now)

@@ -432,7 +432,7 @@ async def serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         log_config=None,  # keep uvicorn on the root logger (stderr); stdout carries only READY
         lifespan="on",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=0.5,  # long-lived listen streams (the gateway's) would hold it the whole time
         timeout_keep_alive=75,
     )
     if args.access_log:

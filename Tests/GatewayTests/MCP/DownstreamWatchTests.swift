@@ -1,0 +1,59 @@
+import Drivers
+@testable import Gateway
+import GatewayCore
+import LoopTesting
+import Reactor
+import Testing
+
+/// The notification stream the gateway holds to each downstream, on the real loop against a
+/// scripted downstream: list changes are reported, the stream is a 2026-07-28 listen, it is
+/// reopened after it ends, and `stop` ends it for good and frees the watch.
+@Suite struct DownstreamWatchTests {
+    static let sseHead = IncomingHead(status: 200, headers: [("content-type", "text/event-stream")])
+    static func event(_ json: String) -> [UInt8] { Array("event: message\ndata: \(json)\n\n".utf8) }
+
+    @Test func listChangesAreReportedAndStopEndsTheStream() async {
+        await onLoop {
+            let transport = ScriptedTransport { _ in nil }
+            var reported: [String] = []
+            var watch: DownstreamWatch? = DownstreamWatch(
+                service: "svc", url: "http://downstream.test/mcp", transport: transport, connectTimeout: 1,
+                log: Log(level: "error", format: .text), onListChanged: { service, method in reported.append("\(service) \(method)") })
+            watch!.start()
+            #expect(await eventually { transport.heldCount == 1 })
+            let request = transport.heldRequests[0]
+            #expect(request.headers.contains { $0.name == "Mcp-Method" && $0.value == "subscriptions/listen" })
+            let body = try? JSONParser.parse(request.body)
+            #expect(body?["params"]?["notifications"]?["toolsListChanged"] == .bool(true))
+            #expect(body?["params"]?["_meta"]?["io.modelcontextprotocol/protocolVersion"] == .string("2026-07-28"))
+
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{}}"#), head: Self.sseHead)
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#), head: Self.sseHead)
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#), head: Self.sseHead)
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#), head: Self.sseHead)
+            #expect(reported == ["svc notifications/tools/list_changed", "svc notifications/prompts/list_changed"])
+
+            let weakWatch = WeakBox(watch!)
+            watch!.stop()
+            #expect(await eventually { transport.heldCount == 0 }, "stop did not cancel the stream")
+            watch = nil
+            #expect(await eventually { weakWatch.isGone }, "the watch outlived its stop")
+        }
+    }
+
+    @Test func anEndedStreamIsReopened() async {
+        await onLoop {
+            let transport = ScriptedTransport { _ in nil }
+            let watch = DownstreamWatch(service: "svc", url: "http://downstream.test/mcp", transport: transport, connectTimeout: 1,
+                                        log: Log(level: "error", format: .text), onListChanged: { _, _ in })
+            watch.start()
+            #expect(await eventually { transport.heldCount == 1 })
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{}}"#), head: Self.sseHead)
+            #expect(transport.complete(with: ScriptedTransport.Reply(status: 200, headers: [("content-type", "text/event-stream")])))
+            #expect(await eventually(timeout: 5) { transport.heldCount == 1 }, "not reopened after the backoff")
+            #expect(transport.requests.count == 2)
+            watch.stop()
+            #expect(await eventually { transport.heldCount == 0 })
+        }
+    }
+}
