@@ -130,6 +130,7 @@ public final class GatewayApp {
                     self.parts.mcp.relay.cancel(key: key, reason: "cancelled by the client (via another replica)")
                 },
                 healthChanged: { [unowned self] report in self.parts.downstreams.monitor.peers.record(report) },
+                subscriptionChanged: { [unowned self] session, uri, on in self.parts.mcp.hub.setSubscribed(session: session, uri: uri, on) },
                 reconnected: { sync.check() }))
         }
     }

@@ -66,6 +66,19 @@ struct GatewayComponents {
             if snapshots.setDown(down) { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
             bus.announceHealth(service: service, transition: transition)
         }
+        // Resource subscriptions: the downstream streams ask for what this replica's listeners
+        // want; updates go back to them under the federated URI.
+        mcp.onSubscription = { [bus] session, uri, on in bus.announceSubscription(session: session, uri: uri, on: on) }
+        mcp.hub.onResourcesChanged = { [unowned mcp, unowned downstreams] in
+            var wanted: [String: Set<String>] = [:]
+            for uri in mcp.hub.wantedResources {
+                if let (service, original) = FederatedURI.resolve(uri) { wanted[service, default: []].insert(original) }
+            }
+            downstreams.setResourceSubscriptions(wanted)
+        }
+        downstreams.onResourceUpdated = { [unowned mcp] service, uri in
+            if let federated = FederatedURI.federate(service: service, uri: uri) { mcp.hub.notifyResourceUpdated(federated) }
+        }
         downstreams.watching = config.watchDownstreams
         downstreams.onListChanged = { [unowned registry] service, method in registry.requestRefresh(service, reason: method) }
         registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }

@@ -54,7 +54,8 @@ public enum MCPRequestClassifier {
         "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
         "prompts/list", "prompts/get", "completion/complete",
     ]
-    static let handshakeMethods: Set<String> = federated.union(["ping"])
+    /// The handshake era subscribes to resources with requests; 2026-07-28 names them in `subscriptions/listen`.
+    static let handshakeMethods: Set<String> = federated.union(["ping", "resources/subscribe", "resources/unsubscribe"])
     static let modernMethods: Set<String> = federated.union(["server/discover", "subscriptions/listen"])
     /// Methods whose `Mcp-Name` header names a body parameter (2026-07-28), and which parameter.
     static let nameBearing: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]

@@ -111,6 +111,11 @@ class Downstream:
         assert r.status_code == 200, f"downstream refused tool set {name}: {r.status_code} {r.text}"
         return r.json()["tools"]
 
+    def resource_updated(self, uri: str) -> None:
+        """Makes the downstream announce an update of `uri` (to subscriptions/listen streams)."""
+        r = httpx.post(f"{self.base}/_resource-updated", params={"uri": uri}, timeout=10)
+        r.raise_for_status()
+
     def stats(self) -> dict:
         return httpx.get(f"{self.base}/_stats", timeout=5).json()
 

@@ -250,3 +250,86 @@ def test_a_downstreams_list_changed_reaches_clients_of_another_replica(start_gat
         admin.delete(name)
         admin.close()
         d.stop()
+
+
+@pytest.mark.backends("postgres")
+def test_resource_updates_reach_subscribers_on_any_replica(start_gateway, storage, tmp_path_factory):
+    """A handshake-era session subscribes (resources/subscribe) through one replica while its GET
+    stream is on another: the replica holding the stream subscribes downstream and delivers
+    notifications/resources/updated with the federated URI; an unsubscribed session on the same
+    replica gets nothing; a 2026-07-28 listen with resourceSubscriptions gets it too; after
+    resources/unsubscribe, no more."""
+    from admin_fixtures import wait_storage_ready
+    from mcp.shared.subscriptions import ResourceUpdated
+    from test_replicas import Listener, initialize, mcp_headers, rpc_result
+    import anyio
+    import time
+
+    secret = "s" * 48
+    first = start_gateway(**storage.gateway_env, SESSION_SECRET=secret)
+    second = start_gateway(**storage.gateway_env, SESSION_SECRET=secret)
+    for g in (first, second):
+        wait_storage_ready(g.url, redis=True)
+    admin = Admin(first.url)
+    d = Downstream("--catalog", "subs", workdir=tmp_path_factory.mktemp("subs"))
+    name = unique_name("subs")
+    uri = f"config://{name}/app"
+    listeners = []
+    try:
+        assert admin.register(name, d.url).status_code == 201
+        subscribed, bystander = initialize(first.url), initialize(first.url)
+        for sid in (subscribed, bystander):
+            listeners.append(Listener(first.url, sid))
+            listeners[-1].wait_open()
+        time.sleep(0.5)  # the subscription may race the other replica's index delta otherwise
+
+        def call(url: str, sid: str, method: str, params: dict) -> dict:
+            r = httpx.post(url + "/mcp", headers=mcp_headers(sid), json={"jsonrpc": "2.0", "id": 9, "method": method,
+                                                                          "params": params}, timeout=10)
+            return rpc_result(r)
+
+        assert call(second.url, subscribed, "resources/subscribe", {"uri": uri}) == {"jsonrpc": "2.0", "id": 9, "result": {}}
+        assert call(second.url, subscribed, "resources/subscribe", {"uri": "config://nosuch/app"})["error"]["code"] == -32602
+
+        def updated_on(listener, seconds: float):
+            return listener.wait_method("notifications/resources/updated", seconds)
+
+        got = None
+        for _ in range(20):  # until the first replica's stream to the downstream asks for the URI
+            d.resource_updated("config://app")
+            got = updated_on(listeners[0], 0.5)
+            if got:
+                break
+        assert got is not None, "the subscribed session's GET stream got no notifications/resources/updated"
+        assert got["params"]["uri"] == uri, got
+        assert updated_on(listeners[1], 0.5) is None, "an unsubscribed session got the update"
+
+        async def modern():
+            async with Client(second.url + "/mcp", cache=None) as c:
+                async with c.listen(resource_subscriptions=[uri]) as sub:
+                    event = None
+                    for _ in range(20):
+                        await anyio.to_thread.run_sync(d.resource_updated, "config://app")
+                        with anyio.move_on_after(0.5):
+                            async for ev in sub:
+                                if isinstance(ev, ResourceUpdated):
+                                    event = ev
+                                    break
+                        if event:
+                            return event
+            return None
+
+        event = run(modern)
+        assert event is not None and event.uri == uri, event
+
+        assert call(first.url, subscribed, "resources/unsubscribe", {"uri": uri})["result"] == {}
+        listeners[0].drain()
+        time.sleep(0.5)
+        d.resource_updated("config://app")
+        assert updated_on(listeners[0], 1.0) is None, "an update arrived after resources/unsubscribe"
+    finally:
+        for listener in listeners:
+            listener.close()
+        admin.delete(name)
+        admin.close()
+        d.stop()

@@ -18,6 +18,13 @@ final class DownstreamWatch {
     private let connectTimeout: Double
     private let log: Log
     private let onListChanged: (String, String) -> Void
+    /// A `notifications/resources/updated` for one of `resources` (service, original URI).
+    var onResourceUpdated: (String, String) -> Void = { _, _ in }
+    /// The original URIs this replica's clients are subscribed to: the listen asks for them.
+    private(set) var resources: Set<String> = []
+    private var restarting = false
+    /// A stream request is running (from `open` until its task ends).
+    private var inFlight = false
     private var transfer: TransferHandle?
     private var stopped = false
     private let retry = Timer {}
@@ -41,17 +48,42 @@ final class DownstreamWatch {
         retry.setHandler { [unowned self] in self.open() }
     }
 
-    static let listenBody: [UInt8] = JSONRPC.request(id: .string("mcp-gateway-listen"), method: "subscriptions/listen", params: .object([
-        ("_meta", .object([
-            (MCPVersions.metaProtocolVersion, .string(MCPVersions.modern[0])),
-            ("io.modelcontextprotocol/clientCapabilities", .object([])),
-        ])),
-        ("notifications", .object([
+    /// The listen request: every list change, and updates of `resources` (sorted, so the same set
+    /// gives the same bytes).
+    static func listenBody(resources: Set<String>) -> [UInt8] {
+        var filter: [(String, JSON)] = [
             ("toolsListChanged", .bool(true)), ("resourcesListChanged", .bool(true)), ("promptsListChanged", .bool(true)),
-        ])),
-    ])).serialized()
+        ]
+        if !resources.isEmpty { filter.append(("resourceSubscriptions", .array(resources.sorted().map { .string($0) }))) }
+        return JSONRPC.request(id: .string("mcp-gateway-listen"), method: "subscriptions/listen", params: .object([
+            ("_meta", .object([
+                (MCPVersions.metaProtocolVersion, .string(MCPVersions.modern[0])),
+                ("io.modelcontextprotocol/clientCapabilities", .object([])),
+            ])),
+            ("notifications", .object(filter)),
+        ])).serialized()
+    }
 
-    func start() { open() }
+    /// Changes the resources the stream asks updates for: the stream is reopened with the new set.
+    func setResources(_ uris: Set<String>) {
+        guard uris != resources, !stopped else { return }
+        resources = uris
+        guard started else { return }
+        if inFlight {
+            restarting = true
+            transfer?.cancel()  // (a transfer whose handle has not arrived yet is cancelled when it does)
+        } else {
+            retry.stop()
+            open()
+        }
+    }
+
+    private var started = false
+
+    func start() {
+        started = true
+        open()
+    }
 
     func stop() {
         stopped = true
@@ -67,11 +99,12 @@ final class DownstreamWatch {
             ("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
             ("MCP-Protocol-Version", MCPVersions.modern[0]), ("Mcp-Method", "subscriptions/listen"),
         ]
-        request.body = Self.listenBody
+        request.body = Self.listenBody(resources: resources)
         parser = SSEParser()
         status = 0
         isStream = false
         acknowledged = false
+        inFlight = true
         spawn { [self] in
             do {
                 _ = try await transport.perform(request, onHead: { [weak self] head in
@@ -87,15 +120,26 @@ final class DownstreamWatch {
                             self.log(.debug, "downstream notification stream open", [("service", self.service)])
                         } else if method.hasSuffix("/list_changed") {
                             self.onListChanged(self.service, method)
+                        } else if method == "notifications/resources/updated", let uri = message["params"]?["uri"]?.stringValue {
+                            self.onResourceUpdated(self.service, uri)
                         }
                     }
-                }, handle: { [weak self] in self?.transfer = $0 })
+                }, handle: { [weak self] handle in
+                    self?.transfer = handle
+                    if self?.restarting == true || self?.stopped == true { handle.cancel() }
+                })
             } catch {
                 if stopped { return }
-                log(.debug, "downstream notification stream failed", [("service", service), ("error", DownstreamError(error).description)])
+                if !restarting { log(.debug, "downstream notification stream failed", [("service", service), ("error", DownstreamError(error).description)]) }
             }
             transfer = nil
+            inFlight = false
             guard !stopped else { return }
+            if restarting {  // the set of resources changed: reopen at once
+                restarting = false
+                open()
+                return
+            }
             // A downstream that does not serve subscriptions/listen answers without a stream.
             let unsupported = !acknowledged && (status == 400 || status == 404 || status == 405 || (status == 200 && !isStream))
             let delay = unsupported ? 300 : backoff

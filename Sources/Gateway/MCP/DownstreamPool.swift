@@ -17,6 +17,10 @@ final class DownstreamPool {
     private var watches: [String: DownstreamWatch] = [:]
     var watching = false
     var onListChanged: (String, String) -> Void = { _, _ in }
+    /// A downstream's `notifications/resources/updated` (service, original URI).
+    var onResourceUpdated: (String, String) -> Void = { _, _ in }
+    /// The original URIs this replica's clients are subscribed to, per service.
+    private var wantedResources: [String: Set<String>] = [:]
     private let log: Log
 
     init(timeout: Double, connectTimeout: Double, transport: any HTTPTransport = ReactorHTTPClient.shared,
@@ -64,9 +68,17 @@ final class DownstreamPool {
         for (name, url) in urls where watches[name] == nil {
             let w = DownstreamWatch(service: name, url: url, transport: transport, connectTimeout: connectTimeout, log: log,
                                     onListChanged: { [unowned self] service, method in self.onListChanged(service, method) })
+            w.onResourceUpdated = { [unowned self] service, uri in self.onResourceUpdated(service, uri) }
+            w.setResources(wantedResources[name] ?? [])
             watches[name] = w
             w.start()
         }
+    }
+
+    /// Makes each downstream's stream ask for updates of exactly these resources.
+    func setResourceSubscriptions(_ wanted: [String: Set<String>]) {
+        wantedResources = wanted
+        for (name, w) in watches { w.setResources(wanted[name] ?? []) }
     }
 
     /// Closes every notification stream (shutdown).

@@ -14,7 +14,16 @@ final class ListenerHub {
         let subscriptionID: JSON?
         /// The list_changed methods it asked for (a handshake-era stream gets every one).
         let wants: Set<String>
+        /// The federated resource URIs a 2026 listen asked updates for (a handshake-era stream's
+        /// come from its session's `resources/subscribe`).
+        let resources: Set<String>
     }
+
+    /// Resource subscriptions of handshake-era sessions (federated URIs), whichever replica took
+    /// the `resources/subscribe`: kept in step through the replica bus.
+    private(set) var sessionResources: [String: Set<String>] = [:]
+    /// Called whenever the resources this replica's listeners want may have changed.
+    var onResourcesChanged: () -> Void = {}
 
     static let allLists: Set<String> = [
         "notifications/tools/list_changed", "notifications/resources/list_changed", "notifications/prompts/list_changed",
@@ -31,14 +40,57 @@ final class ListenerHub {
 
     func hasStream(session: String) -> Bool { listeners.values.contains { $0.session == session } }
 
-    func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?, wants: Set<String> = allLists) {
+    func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?, wants: Set<String> = allLists,
+             resources: Set<String> = []) {
         let key = ObjectIdentifier(stream)
-        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID, wants: wants)
-        stream.onClose { [weak self] in self?.listeners[key] = nil }
+        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID, wants: wants, resources: resources)
+        stream.onClose { [weak self] in
+            self?.listeners[key] = nil
+            self?.onResourcesChanged()
+        }
+        if !resources.isEmpty || (session.map { sessionResources[$0]?.isEmpty == false } ?? false) { onResourcesChanged() }
+    }
+
+    /// A session (re)subscribed or unsubscribed `uri` (here or on another replica).
+    func setSubscribed(session: String, uri: String, _ on: Bool) {
+        if on {
+            sessionResources[session, default: []].insert(uri)
+        } else {
+            sessionResources[session]?.remove(uri)
+            if sessionResources[session]?.isEmpty == true { sessionResources[session] = nil }
+        }
+        onResourcesChanged()
+    }
+
+    /// The federated URIs the listeners on this replica want updates of.
+    var wantedResources: Set<String> {
+        var out = Set<String>()
+        for l in listeners.values {
+            out.formUnion(l.resources)
+            if let s = l.session, let uris = sessionResources[s] { out.formUnion(uris) }
+        }
+        return out
+    }
+
+    /// A resource changed: `notifications/resources/updated` to the listeners subscribed to it.
+    func notifyResourceUpdated(_ uri: String) {
+        let plain = MCPReply.event(JSONRPC.notification(method: "notifications/resources/updated",
+                                                        params: .object([("uri", .string(uri))])).serialized())
+        for l in listeners.values {
+            if let sub = l.subscriptionID {
+                guard l.resources.contains(uri) else { continue }
+                let params = JSON.object([("uri", .string(uri)), ("_meta", .object([("io.modelcontextprotocol/subscriptionId", sub)]))])
+                l.stream.write(MCPReply.event(JSONRPC.notification(method: "notifications/resources/updated", params: params).serialized()))
+            } else if let s = l.session, sessionResources[s]?.contains(uri) == true {
+                l.stream.write(plain)
+            }
+        }
     }
 
     func endSession(_ session: String) {
+        sessionResources[session] = nil
         for l in listeners.values where l.session == session { l.stream.end() }
+        onResourcesChanged()
     }
 
     func notifyToolsChanged() { notify("notifications/tools/list_changed") }

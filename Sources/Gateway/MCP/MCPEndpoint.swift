@@ -152,7 +152,7 @@ final class MCPEndpoint {
     /// What the gateway serves, in `initialize` and `server/discover`.
     static let capabilities = JSON.object([
         ("tools", .object([("listChanged", .bool(true))])),
-        ("resources", .object([("listChanged", .bool(true))])),
+        ("resources", .object([("subscribe", .bool(true)), ("listChanged", .bool(true))])),
         ("prompts", .object([("listChanged", .bool(true))])),
         ("completions", .object([])),
     ])
@@ -174,6 +174,8 @@ final class MCPEndpoint {
             relay.call(request, context, index: index(), cors: cors)
         case "resources/read", "prompts/get", "completion/complete":
             route(request, context, cors: cors)
+        case "resources/subscribe", "resources/unsubscribe":
+            subscribe(request, context, on: request.method == "resources/subscribe", cors: cors)
         case "server/discover":
             context.send(MCPReply.result(id: request.id, discoverResult(), headers: cors))
         case "subscriptions/listen":
@@ -301,6 +303,41 @@ final class MCPEndpoint {
         return message.setting("result", result.setting("contents", .array(mapped))).serialized()
     }
 
+    /// Most resources one session may be subscribed to, and sessions with subscriptions per replica.
+    static let maxSubscriptionsPerSession = 100
+    static let maxSubscribedSessions = 10_000
+
+    /// Called with (session, uri, on) after a local `resources/subscribe` or `unsubscribe`, so the
+    /// other replicas (one of which may hold the session's GET stream) learn of it.
+    var onSubscription: (String, String, Bool) -> Void = { _, _, _ in }
+
+    /// `resources/subscribe` / `resources/unsubscribe` (handshake era): updates arrive on the
+    /// session's GET stream, whichever replica holds it.
+    private func subscribe(_ request: Request, _ context: ResponseContext, on: Bool, cors: [(name: String, value: String)]) {
+        func refuse(_ code: Int, _ message: String) {
+            context.send(MCPReply.error(200, id: request.id, code: code, message: message, headers: cors))
+        }
+        guard let session = request.session?.id else { return refuse(JSONRPCCode.invalidRequest, "resources/subscribe needs a session") }
+        guard let uri = request.params["uri"]?.stringValue else { return refuse(JSONRPCCode.invalidParams, "params.uri must be a string") }
+        if on {
+            guard let (name, _) = FederatedURI.resolve(uri), index().service(named: name) != nil else {
+                return refuse(JSONRPCCode.invalidParams, "Resource not found: \(uri)")
+            }
+            let mine = hub.sessionResources[session] ?? []
+            if !mine.contains(uri) {
+                if mine.count >= Self.maxSubscriptionsPerSession {
+                    return refuse(JSONRPCCode.invalidParams, "a session may subscribe to at most \(Self.maxSubscriptionsPerSession) resources")
+                }
+                if mine.isEmpty && hub.sessionResources.count >= Self.maxSubscribedSessions {
+                    return refuse(JSONRPCCode.internalError, "too many subscribed sessions on this gateway; retry later")
+                }
+            }
+        }
+        hub.setSubscribed(session: session, uri: uri, on)
+        onSubscription(session, uri, on)
+        context.send(MCPReply.result(id: request.id, .object([]), headers: cors))
+    }
+
     private func listen(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
         let wanted = request.params["notifications"]
         var honored: [(String, JSON)] = []
@@ -311,13 +348,19 @@ final class MCPEndpoint {
             honored.append((key, .bool(true)))
             wants.insert(method)
         }
+        // Resource subscriptions: the URIs of registered services (at most the per-session cap).
+        let snapshot = index()
+        let resources = (wanted?["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue).filter {
+            FederatedURI.resolve($0).map { snapshot.service(named: $0.service) != nil } ?? false
+        }.prefix(Self.maxSubscriptionsPerSession)
+        if !resources.isEmpty { honored.append(("resourceSubscriptions", .array(resources.map { .string($0) }))) }
         let stream = context.startStream(headers: SSE.headers + cors)
         let ack = JSONRPC.notification(method: "notifications/subscriptions/acknowledged", params: .object([
             ("_meta", .object([("io.modelcontextprotocol/subscriptionId", request.id)])),
             ("notifications", .object(honored)),
         ]))
         stream.write(MCPReply.event(ack.serialized()))
-        if !honored.isEmpty { hub.add(stream, session: nil, subscriptionID: request.id, wants: wants) }
+        if !honored.isEmpty { hub.add(stream, session: nil, subscriptionID: request.id, wants: wants, resources: Set(resources)) }
     }
 
     /// Ends a session here (also called when another replica announces the end).

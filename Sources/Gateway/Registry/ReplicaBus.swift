@@ -20,6 +20,9 @@ public final class ReplicaBus {
     public static let cancelsChannel = "mcp:calls:cancelled"
     /// Downstream health transitions each replica saw, so an operator asking any replica sees them all.
     public static let healthChannel = "mcp:health:events"
+    /// Handshake-era resource subscriptions (`{"session","uri","on"}`): the replica holding the
+    /// session's GET stream subscribes downstream and delivers the updates.
+    public static let subscriptionsChannel = "mcp:resources:subscriptions"
 
     /// This process's name on the bus (random per start).
     public let replicaID: String = {
@@ -51,6 +54,8 @@ public final class ReplicaBus {
         public var callCancelled: (String) -> Void
         /// A health transition another replica saw (its own are not delivered back).
         public var healthChanged: (PeerHealth.Report) -> Void = { _ in }
+        /// A session subscribed to (true) or unsubscribed from a resource on another replica.
+        public var subscriptionChanged: (String, String, Bool) -> Void = { _, _, _ in }
         /// After every (re)connect of either connection: whatever was missed meanwhile is caught
         /// up by the caller (the version fence).
         public var reconnected: () -> Void
@@ -63,6 +68,12 @@ public final class ReplicaBus {
         sub.subscribe(Self.sessionsChannel, handler: handlers.sessionRevoked)
         sub.subscribe(Self.cancelsChannel, handler: handlers.callCancelled)
         let me = replicaID
+        sub.subscribe(Self.subscriptionsChannel) { payload in
+            guard let v = try? JSONParser.parse(Array(payload.utf8)), v["replica"]?.stringValue != me,
+                  let session = v["session"]?.stringValue, let uri = v["uri"]?.stringValue, let on = v["on"]?.boolValue,
+                  session.utf8.count <= 256, uri.utf8.count <= 4096 else { return }
+            handlers.subscriptionChanged(session, uri, on)
+        }
         sub.subscribe(Self.healthChannel) { payload in
             guard let report = PeerHealth.Report(payload), report.replica != me else { return }
             handlers.healthChanged(report)
@@ -83,6 +94,13 @@ public final class ReplicaBus {
     public func announceCancellation(_ key: String) {
         let session = key.split(separator: "|", maxSplits: 1).first.map { String($0.suffix(8)) } ?? ""
         publish(Self.cancelsChannel, key, what: "cancellation", [("session", session)])
+    }
+
+    /// Tells the other replicas a session subscribed to or unsubscribed from a resource here.
+    public func announceSubscription(session: String, uri: String, on: Bool) {
+        let message = JSON.object([("replica", .string(replicaID)), ("session", .string(session)), ("uri", .string(uri)),
+                                   ("on", .bool(on))]).text
+        publish(Self.subscriptionsChannel, message, what: "resource subscription", [("session", String(session.suffix(8)))])
     }
 
     /// Tells the other replicas a downstream changed state here.

@@ -56,4 +56,31 @@ import Testing
             #expect(await eventually { transport.heldCount == 0 })
         }
     }
+
+    @Test func aNewSetOfResourcesReopensTheStreamAskingForThem() async {
+        await onLoop {
+            let transport = ScriptedTransport { _ in nil }
+            var updated: [String] = []
+            let watch = DownstreamWatch(service: "svc", url: "http://downstream.test/mcp", transport: transport, connectTimeout: 1,
+                                        log: Log(level: "error", format: .text), onListChanged: { _, _ in })
+            watch.onResourceUpdated = { service, uri in updated.append("\(service) \(uri)") }
+            watch.setResources(["config://app"])  // before start: only remembered
+            watch.start()
+            #expect(await eventually { transport.heldCount == 1 })
+            func asked(_ r: OutgoingRequest) -> [String] {
+                (try? JSONParser.parse(r.body))?["params"]?["notifications"]?["resourceSubscriptions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            }
+            #expect(asked(transport.heldRequests[0]) == ["config://app"])
+            watch.setResources(["config://app", "file:///x"])
+            #expect(await eventually { transport.requests.count == 2 && transport.heldCount == 1 }, "not reopened at once")
+            #expect(asked(transport.heldRequests[0]) == ["config://app", "file:///x"])
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///x"}}"#), head: Self.sseHead)
+            #expect(updated == ["svc file:///x"])
+            watch.setResources(["config://app", "file:///x"])  // the same set: nothing happens
+            await sleep(seconds: 0.05)
+            #expect(transport.requests.count == 2)
+            watch.stop()
+            #expect(await eventually { transport.heldCount == 0 })
+        }
+    }
 }

@@ -69,7 +69,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.subscriptions import ToolsListChanged
+from mcp.server.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp.server.streamable_http import EventMessage, EventStore
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
@@ -361,6 +361,13 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
         # on an admin update anyway.
         await mcp._subscriptions.publish(ToolsListChanged())  # noqa: SLF001
         return JSONResponse({"ok": True, "tool_set": name, "tools": [t.name for t in await mcp.list_tools()]})
+
+    @mcp.custom_route("/_resource-updated", methods=["POST"])
+    async def resource_updated(request: Request) -> Response:
+        """Announces an update of the resource ?uri= to 2026-07-28 listen streams subscribed to it."""
+        uri = request.query_params.get("uri", "")
+        await mcp._subscriptions.publish(ResourceUpdated(uri))  # noqa: SLF001
+        return JSONResponse({"ok": True, "uri": uri})
 
     @mcp.custom_route("/_health", methods=["GET"])
     async def health(request: Request) -> Response:
