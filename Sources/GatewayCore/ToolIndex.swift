@@ -27,7 +27,7 @@ public final class ToolIndex: @unchecked Sendable {
             name = record.name
             url = record.url
             limits = record.limits
-            (entries, byName) = Self.named(record.rawTools, service: record.name)
+            (entries, byName) = Self.named(record.rawTools, service: record.name, apps: true)
             (prompts, promptByName) = Self.named(record.rawPrompts, service: record.name)
             func uris(_ raw: [UInt8], key: String) -> [Entry] {
                 var seen = Set<String>()
@@ -44,7 +44,7 @@ public final class ToolIndex: @unchecked Sendable {
 
         /// Tools or prompts under `<service>__<name>` (shortened with a hash when that does not
         /// fit the name rule), first definition of a name wins, with the lookup table.
-        static func named(_ raw: [UInt8], service: String) -> ([Entry], [String: Int]) {
+        static func named(_ raw: [UInt8], service: String, apps: Bool = false) -> ([Entry], [String: Int]) {
             var entries: [Entry] = []
             var byName: [String: Int] = [:]
             let prefix = service + ToolNaming.separator
@@ -56,8 +56,9 @@ public final class ToolIndex: @unchecked Sendable {
                 let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: service, tool: original)
                 if byName[federated] != nil { continue }
                 byName[federated] = entries.count
-                entries.append(Entry(federatedName: federated, originalName: original,
-                                     bytes: ToolIndex.renamed(bytes, name: nameRange, to: federated)))
+                let definition = (apps ? ToolIndex.appsRewritten(bytes, name: federated, service: service) : nil)
+                    ?? ToolIndex.renamed(bytes, name: nameRange, to: federated)
+                entries.append(Entry(federatedName: federated, originalName: original, bytes: definition))
             }
             return (entries, byName)
         }
@@ -364,6 +365,28 @@ public final class ToolIndex: @unchecked Sendable {
         if !inner.contains(UInt8(ascii: "\\")) { return String(validating: inner, as: UTF8.self) }
         if case .string(let s)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: buf[r])) { return s }
         return nil
+    }
+
+    private static let resourceUriKey = Array("resourceUri".utf8)
+
+    /// A tool of an MCP App (`_meta.ui.resourceUri`, or the flat `_meta["ui/resourceUri"]`) points
+    /// at a `ui://` resource of its own server: that URI is federated like the resource itself, so
+    /// a host reading it reaches the same server. nil for every other tool (no such key: the
+    /// common case costs one byte search).
+    static func appsRewritten(_ bytes: ArraySlice<UInt8>, name: String, service: String) -> [UInt8]? {
+        guard bytes.count >= resourceUriKey.count,
+              bytes.indices.dropLast(resourceUriKey.count - 1).contains(where: { i in
+                  bytes[i] == resourceUriKey[0] && bytes[i..<(i + resourceUriKey.count)].elementsEqual(resourceUriKey)
+              }),
+              let tool = try? JSONParser.parse(Array(bytes)), let meta = tool["_meta"], case .object = meta else { return nil }
+        var newMeta = meta
+        if let ui = meta["ui"], let uri = ui["resourceUri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) {
+            newMeta = newMeta.setting("ui", ui.setting("resourceUri", .string(federated)))
+        }
+        if let uri = meta["ui/resourceUri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) {
+            newMeta = newMeta.setting("ui/resourceUri", .string(federated))
+        }
+        return tool.setting("name", .string(name)).setting("_meta", newMeta).serialized()
     }
 
     /// The definition with its top-level `name` value (at `name`, relative) replaced, every other

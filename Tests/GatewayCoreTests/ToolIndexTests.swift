@@ -421,4 +421,20 @@ import Testing
         #expect(withPrompt.replacing("a", with: nil, version: 5).changedLists(since: withPrompt) == (true, false, true))
         #expect(withPrompt.hiding(["b"], view: 1).changedLists(since: withPrompt) == (false, true, false), "hiding b hides its resource")
     }
+
+    @Test func anAppsToolPointsAtItsFederatedUIResource() throws {
+        let record = ServiceRecord(id: 1, name: "apps", url: "http://a/mcp", createdAt: "", updatedAt: "", rawTools: Array("""
+            [{"name":"chart","_meta":{"ui":{"resourceUri":"ui://charts/bar.html","prefersBorder":true},"ui/resourceUri":"ui://charts/bar.html"}},
+             {"name":"plain","description":"mentions resourceUri in prose only"}]
+            """.utf8), rawResources: Array(#"[{"uri":"ui://charts/bar.html","name":"bar"}]"#.utf8))
+        let index = ToolIndex(version: 1, services: [record], pageSize: 10)
+        let tools = try JSONParser.parse(index.page(0)).arrayValue ?? []
+        let resource = try JSONParser.parse(index.page(.resources, 0)).arrayValue?.first?["uri"]
+        #expect(tools[0]["name"] == .string("apps__chart"))
+        #expect(tools[0]["_meta"]?["ui"]?["resourceUri"] == resource, "the tool and the resource disagree")
+        #expect(tools[0]["_meta"]?["ui"]?["resourceUri"] == .string("ui://apps/charts/bar.html"))
+        #expect(tools[0]["_meta"]?["ui/resourceUri"] == .string("ui://apps/charts/bar.html"))
+        #expect(tools[0]["_meta"]?["ui"]?["prefersBorder"] == .bool(true))
+        #expect(tools[1]["name"] == .string("apps__plain") && tools[1]["description"] == .string("mentions resourceUri in prose only"))
+    }
 }
