@@ -140,7 +140,13 @@ final class AdminAPI {
         guard Validation.serviceNameProblem(name) == nil, let record = try await registry.service(named: name) else {
             throw AdminError.notFound("no service named \(name)")
         }
-        return .json(200, Self.serviceJSON(record, full: true).setting("health", health(record.name)))
+        var body = Self.serviceJSON(record, full: true).setting("health", health(record.name))
+        // When its definitions last changed, and why (an admin call, or the downstream's list_changed).
+        if let last = try await registry.history(name: name, limit: 1).first {
+            body = body.setting("lastChange", .object([("at", .string(last.at)), ("version", .number(String(last.version))),
+                                                       ("action", .string(last.action)), ("cause", .string(last.cause))]))
+        }
+        return .json(200, body)
     }
 
     /// The newest changes of a service (live or deleted): `?limit=` 1...200, default 20.

@@ -517,7 +517,7 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
     r = admin.service(a)
     assert r.status_code == 200, describe(r)
     one = r.json()
-    assert set(one) == SERVICE_KEYS | {"definitions", "health", "resources", "resourceTemplates", "prompts"}, sorted(one)
+    assert set(one) == SERVICE_KEYS | {"definitions", "health", "resources", "resourceTemplates", "prompts", "lastChange"}, sorted(one)
     check_service_shape(one, a, json_downstream.url, BASIC_TOOLS)
     assert one["createdAt"] == by_name[a]["createdAt"]
     defs = one["definitions"]

@@ -110,6 +110,8 @@ def test_same_uri_reads_its_own_content_and_templates_route(catalogs, mode):
 
     a, b, n = run(go)
     assert a.contents[0].text == "config of left" and str(a.contents[0].uri) == f"config://{left}/app", dump(a)
+    if mode == "auto":  # 2026-07-28: the cache fields the revision defines
+        assert a.ttl_ms == 0 and a.cache_scope == "private", dump(a)
     assert b.contents[0].text == "config of right" and str(b.contents[0].uri) == f"config://{right}/app", dump(b)
     assert n.contents[0].text == "notes for friday from right", dump(n)
     assert str(n.contents[0].uri) == f"file://{right}//notes/friday", dump(n)
@@ -246,6 +248,8 @@ def test_a_downstreams_list_changed_reaches_clients_of_another_replica(start_gat
         history = admin.request("GET", f"/services/{name}/history").json()["changes"]
         assert history[0]["cause"] == "downstream" and [e["tool"] for e in history[0]["added"]] == ["multiply"], history[0]
         assert [c["cause"] for c in history].count("downstream") == 1, "both replicas stored the same change"
+        last = admin.service(name).json()["lastChange"]
+        assert last["cause"] == "downstream" and last["action"] == "update" and last["version"] == history[0]["version"], last
     finally:
         admin.delete(name)
         admin.close()

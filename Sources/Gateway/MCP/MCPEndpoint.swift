@@ -263,7 +263,7 @@ final class MCPEndpoint {
             }
             relay.forward(request, context, service: service, method: "resources/read",
                           params: request.params.setting("uri", .string(original)), label: original,
-                          transform: { Self.federateContents($0, service: name) }, cors: cors)
+                          transform: { [modern = request.modern] in Self.federateContents($0, service: name, modern: modern) }, cors: cors)
         case "prompts/get":
             guard let name = request.params["name"]?.stringValue else { return refuse("params.name must be a string") }
             guard let (service, entry) = snapshot.prompt(named: name) else { return refuse("Unknown prompt: \(name)") }
@@ -292,15 +292,22 @@ final class MCPEndpoint {
         }
     }
 
-    /// A `resources/read` response with each `contents[].uri` in its federated form (the rest as sent).
-    static func federateContents(_ raw: [UInt8], service: String) -> [UInt8] {
-        guard let message = try? JSONParser.parse(raw), let result = message["result"],
+    /// A `resources/read` response with each `contents[].uri` in its federated form (the rest as
+    /// sent). A 2026-07-28 caller's result also gets the cache fields the revision defines, when the
+    /// downstream sent none: not to be cached (`ttlMs` 0), and only for this caller (`private`).
+    static func federateContents(_ raw: [UInt8], service: String, modern: Bool = false) -> [UInt8] {
+        guard let message = try? JSONParser.parse(raw), var result = message["result"],
               let contents = result["contents"]?.arrayValue else { return raw }
         let mapped = contents.map { item -> JSON in
             guard let uri = item["uri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) else { return item }
             return item.setting("uri", .string(federated))
         }
-        return message.setting("result", result.setting("contents", .array(mapped))).serialized()
+        result = result.setting("contents", .array(mapped))
+        if modern {
+            if result["ttlMs"] == nil { result = result.setting("ttlMs", .int(0)) }
+            if result["cacheScope"] == nil { result = result.setting("cacheScope", .string("private")) }
+        }
+        return message.setting("result", result).serialized()
     }
 
     /// Most resources one session may be subscribed to, and sessions with subscriptions per replica.
