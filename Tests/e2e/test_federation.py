@@ -337,3 +337,34 @@ def test_resource_updates_reach_subscribers_on_any_replica(start_gateway, storag
         admin.delete(name)
         admin.close()
         d.stop()
+
+
+def test_a_handshake_era_downstream_is_watched_on_its_get_stream(catalogs, tmp_path_factory):
+    """A downstream that serves only the handshake era (it refuses subscriptions/listen) is watched
+    on the GET stream of the gateway's pooled session: a tools/list_changed it sends there (here from
+    inside a tool call made through the gateway, on that same session) makes the gateway re-fetch."""
+    d = Downstream("--legacy-only", "--announce-tool", mode="sse", workdir=tmp_path_factory.mktemp("legacy-watch"))
+    name = unique_name("legw")
+    try:
+        assert catalogs.admin.register(name, d.url).status_code == 201
+
+        async def go():
+            async with Client(catalogs.url, mode="legacy", cache=None) as c:
+                import anyio
+                await anyio.sleep(1.0)  # the gateway falls back from listen to the GET stream
+                result = await c.call_tool(f"{name}__announce", {"tool_set": "changed"})
+                assert result.content[0].text == "now changed", result
+                for _ in range(50):
+                    names = {t.name for t in (await c.list_tools()).tools}
+                    if f"{name}__multiply" in names:
+                        return names
+                    await anyio.sleep(0.2)
+                return names
+
+        names = run(go)
+        assert f"{name}__multiply" in names, "the handshake-era downstream's list_changed did not lead to a re-fetch"
+        history = catalogs.admin.request("GET", f"/services/{name}/history").json()["changes"]
+        assert history[0]["cause"] == "downstream", history[0]
+    finally:
+        catalogs.admin.delete(name)
+        d.stop()

@@ -3,10 +3,13 @@ import GatewayCore
 import Reactor
 
 /// Holds one downstream's notification stream: a 2026-07-28 `subscriptions/listen` asking for
-/// tools, resources and prompts list changes, and reports each `notifications/*/list_changed` it
-/// carries. The stream is reopened when it ends or fails, after a backoff that grows from 1 s to
-/// 30 s (to 5 minutes for a downstream that does not serve `subscriptions/listen`), and is closed
-/// for good by `stop`.
+/// tools, resources and prompts list changes (and updates of the resources this replica's clients
+/// subscribed to), and reports each `notifications/*/list_changed` and
+/// `notifications/resources/updated` it carries. A downstream that does not serve
+/// `subscriptions/listen` is watched the handshake era's way instead: the GET stream of the
+/// pooled session, with `resources/subscribe` / `unsubscribe` requests on that session. The stream
+/// is reopened when it ends or fails, after a backoff that grows from 1 s to 30 s (5 minutes for a
+/// downstream that serves neither), and is closed for good by `stop`.
 ///
 /// Ownership: the watcher's table in `DownstreamPool` holds it; the task running the stream holds
 /// it while a transfer is open; `stop` cancels that transfer, so nothing outlives the service.
@@ -36,6 +39,14 @@ final class DownstreamWatch {
     private var acknowledged = false
     /// How long one stream may stay open before it is reopened.
     static let streamLifetime = 3600.0
+
+    /// How the stream is held: the 2026-07-28 listen, or the handshake era's GET stream.
+    enum Mode { case listen, handshake }
+    private(set) var mode = Mode.listen
+    /// The pooled session a handshake-era watch uses (the pool's, shared with calls).
+    var session: () -> DownstreamSession? = { nil }
+    /// Resources subscribed on the current handshake-era session.
+    private var subscribedOnSession: Set<String> = []
 
     init(service: String, url: String, transport: any HTTPTransport, connectTimeout: Double, log: Log,
          onListChanged: @escaping (String, String) -> Void) {
@@ -69,6 +80,10 @@ final class DownstreamWatch {
         guard uris != resources, !stopped else { return }
         resources = uris
         guard started else { return }
+        if mode == .handshake {  // subscriptions are requests on the session: no new stream
+            syncSessionSubscriptions()
+            return
+        }
         if inFlight {
             restarting = true
             transfer?.cancel()  // (a transfer whose handle has not arrived yet is cancelled when it does)
@@ -94,6 +109,7 @@ final class DownstreamWatch {
 
     private func open() {
         guard !stopped else { return }
+        if mode == .handshake { return openHandshake() }
         var request = OutgoingRequest(url: url, timeout: Self.streamLifetime, connectTimeout: connectTimeout)
         request.headers = [
             ("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
@@ -110,21 +126,7 @@ final class DownstreamWatch {
                 _ = try await transport.perform(request, onHead: { [weak self] head in
                     self?.status = head.status
                     self?.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
-                }, onData: { [weak self] bytes in
-                    guard let self, self.isStream else { return }
-                    for event in self.parser.feed(bytes) {
-                        guard let message = try? JSONParser.parse(Array(event.data.utf8)), let method = message["method"]?.stringValue else { continue }
-                        if method == "notifications/subscriptions/acknowledged" {
-                            self.acknowledged = true
-                            self.backoff = 1
-                            self.log(.debug, "downstream notification stream open", [("service", self.service)])
-                        } else if method.hasSuffix("/list_changed") {
-                            self.onListChanged(self.service, method)
-                        } else if method == "notifications/resources/updated", let uri = message["params"]?["uri"]?.stringValue {
-                            self.onResourceUpdated(self.service, uri)
-                        }
-                    }
-                }, handle: { [weak self] handle in
+                }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
                     self?.transfer = handle
                     if self?.restarting == true || self?.stopped == true { handle.cancel() }
                 })
@@ -140,11 +142,95 @@ final class DownstreamWatch {
                 open()
                 return
             }
-            // A downstream that does not serve subscriptions/listen answers without a stream.
+            // A downstream that does not serve subscriptions/listen answers without a stream:
+            // watch it the handshake era's way.
             let unsupported = !acknowledged && (status == 400 || status == 404 || status == 405 || (status == 200 && !isStream))
-            let delay = unsupported ? 300 : backoff
-            if !unsupported { backoff = min(backoff * 2, 30) }
+            if unsupported {
+                mode = .handshake
+                log(.debug, "downstream has no subscriptions/listen, watching its GET stream", [("service", service)])
+                retry.start(after: 0.01)
+                return
+            }
+            backoff = min(backoff * 2, 30)
+            retry.start(after: backoff)
+        }
+    }
+
+    /// Stream bytes of either mode: the notifications the gateway acts on.
+    private func received(_ bytes: [UInt8]) {
+        guard isStream else { return }
+        for event in parser.feed(bytes) {
+            guard let message = try? JSONParser.parse(Array(event.data.utf8)), let method = message["method"]?.stringValue else { continue }
+            if method == "notifications/subscriptions/acknowledged" {
+                acknowledged = true
+                backoff = 1
+                log(.debug, "downstream notification stream open", [("service", service)])
+            } else if method.hasSuffix("/list_changed") {
+                onListChanged(service, method)
+            } else if method == "notifications/resources/updated", let uri = message["params"]?["uri"]?.stringValue {
+                onResourceUpdated(service, uri)
+            }
+        }
+    }
+
+    /// The handshake era: the pooled session's GET stream (after `initialize` if needed), with the
+    /// wanted resources subscribed on that session.
+    private func openHandshake() {
+        guard let session = session() else { return }
+        parser = SSEParser()
+        status = 0
+        isStream = false
+        acknowledged = false
+        inFlight = true
+        spawn { [self] in
+            do {
+                try await session.initialize()
+                guard let sid = session.sessionID, let version = session.protocolVersion else {
+                    // A stateless server: it has no stream to send notifications on.
+                    status = 405
+                    throw DownstreamError.notMCP("stateless (no session), so no GET stream to watch")
+                }
+                subscribedOnSession = []
+                syncSessionSubscriptions()
+                var request = OutgoingRequest(url: url, timeout: Self.streamLifetime, connectTimeout: connectTimeout)
+                request.method = "GET"
+                request.headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", sid), ("MCP-Protocol-Version", version)]
+                _ = try await transport.perform(request, onHead: { [weak self] head in
+                    self?.status = head.status
+                    self?.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
+                    if self?.isStream == true {
+                        self?.backoff = 1
+                        self?.log(.debug, "downstream GET stream open", [("service", self?.service ?? "")])
+                    }
+                }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
+                    self?.transfer = handle
+                    if self?.stopped == true { handle.cancel() }
+                })
+            } catch {
+                if stopped { return }
+                log(.debug, "downstream GET stream failed", [("service", service), ("error", DownstreamError(error).description)])
+            }
+            transfer = nil
+            inFlight = false
+            guard !stopped else { return }
+            // 405: the server offers no GET stream; nothing to watch but to ask now and then.
+            let delay = status == 405 ? 300 : backoff
+            if status != 405 { backoff = min(backoff * 2, 30) }
             retry.start(after: delay)
+        }
+    }
+
+    /// Brings the session's resource subscriptions to `resources` (requests on the pooled session).
+    private func syncSessionSubscriptions() {
+        guard mode == .handshake, let session = session(), session.isInitialized else { return }
+        let add = resources.subtracting(subscribedOnSession), drop = subscribedOnSession.subtracting(resources)
+        subscribedOnSession = resources
+        for (uri, method) in add.map({ ($0, "resources/subscribe") }) + drop.map({ ($0, "resources/unsubscribe") }) {
+            spawn { [log, service] in
+                do { _ = try await session.request(method, params: .object([("uri", .string(uri))])) } catch {
+                    log(.debug, "downstream \(method) failed", [("service", service), ("error", DownstreamError(error).description)])
+                }
+            }
         }
     }
 }

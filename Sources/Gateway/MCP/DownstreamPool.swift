@@ -69,6 +69,7 @@ final class DownstreamPool {
             let w = DownstreamWatch(service: name, url: url, transport: transport, connectTimeout: connectTimeout, log: log,
                                     onListChanged: { [unowned self] service, method in self.onListChanged(service, method) })
             w.onResourceUpdated = { [unowned self] service, uri in self.onResourceUpdated(service, uri) }
+            w.session = { [unowned self] in self.urls[name].map { self.session(service: name, url: $0) } }
             w.setResources(wantedResources[name] ?? [])
             watches[name] = w
             w.start()

@@ -83,4 +83,44 @@ import Testing
             #expect(await eventually { transport.heldCount == 0 })
         }
     }
+
+    @Test func aDownstreamWithoutListenIsWatchedOnItsSessionsGetStream() async {
+        await onLoop {
+            let transport = ScriptedTransport { request in
+                if request.method == "GET" { return nil }  // the GET stream: held open
+                guard let body = try? JSONParser.parse(request.body), let method = body["method"]?.stringValue else { return .accepted }
+                guard let id = body["id"] else { return .accepted }
+                switch method {
+                case "subscriptions/listen": return ScriptedTransport.Reply(status: 400)
+                case "initialize":
+                    return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"d","version":"1"}}}"#,
+                                 headers: [("mcp-session-id", "sess-1")])
+                default: return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"result":{}}"#)
+                }
+            }
+            let session = DownstreamSession(url: "http://downstream.test/mcp", timeout: 5, connectTimeout: 1, transport: transport)
+            var reported: [String] = []
+            let watch = DownstreamWatch(service: "svc", url: "http://downstream.test/mcp", transport: transport, connectTimeout: 1,
+                                        log: Log(level: "error", format: .text), onListChanged: { _, method in reported.append(method) })
+            watch.session = { session }
+            watch.start()
+            #expect(await eventually { transport.heldCount == 1 }, "no GET stream after the listen was refused")
+            #expect(watch.mode == .handshake)
+            let get = transport.heldRequests[0]
+            #expect(get.method == "GET" && get.headers.contains { $0.name == "Mcp-Session-Id" && $0.value == "sess-1" })
+            transport.stream(Self.event(#"{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}"#), head: Self.sseHead)
+            #expect(reported == ["notifications/resources/list_changed"])
+            watch.setResources(["config://app"])
+            @LoopActor func sent(_ method: String) -> [String] {
+                transport.requests.compactMap { try? JSONParser.parse($0.body) }.filter { $0["method"]?.stringValue == method }
+                    .compactMap { $0["params"]?["uri"]?.stringValue }
+            }
+            #expect(await eventually { sent("resources/subscribe") == ["config://app"] })
+            watch.setResources([])
+            #expect(await eventually { sent("resources/unsubscribe") == ["config://app"] })
+            #expect(transport.heldCount == 1, "a subscription change reopened the GET stream")
+            watch.stop()
+            #expect(await eventually { transport.heldCount == 0 })
+        }
+    }
 }

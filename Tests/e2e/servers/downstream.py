@@ -260,6 +260,12 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
     # The same names as basic, but `add` takes another argument: a definition that drifted.
     drifted = [echo, add_drifted, fail, slow, progress, whoami]
 
+    async def announce(tool_set: str, ctx: Context) -> str:
+        """Switch to another tool set and say so on this session (handshake era: on its GET stream)."""
+        install(tool_set)
+        await ctx.session.send_tool_list_changed()
+        return f"now {tool_set}"
+
     def install(tool_set: str) -> None:
         for tool in list(mcp._tool_manager.list_tools()):  # noqa: SLF001 (test server)
             mcp.remove_tool(tool.name)
@@ -267,6 +273,8 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
             mcp.add_tool(fn, name=prefix + fn.__name__, structured_output=fn.__name__ in structured)
         for i in range(args.tools):
             mcp.add_tool(make_generated(i), name=f"{prefix}t{i}", structured_output=False)
+        if args.announce_tool:
+            mcp.add_tool(announce, name=prefix + "announce", structured_output=False)
         state["tool_set"] = tool_set
 
     install(args.tool_set)
@@ -385,6 +393,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tools", type=int, default=0, help="number of generated extra tools t0..tN-1")
     p.add_argument("--prefix", default="", help="prefix for every tool name")
     p.add_argument("--tool-set", choices=("basic", "changed", "drifted"), default="basic")
+    p.add_argument("--announce-tool", action="store_true",
+                   help="also serve `announce(tool_set)`: switch tool sets and send tools/list_changed on the calling session")
     p.add_argument("--catalog", default="", help="also serve resources, a template, a prompt and completions, labelled LABEL")
     p.add_argument("--page-size", type=int, default=0, help="tools/list page size (0 = one page)")
     p.add_argument(
