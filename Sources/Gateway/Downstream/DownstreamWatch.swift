@@ -116,20 +116,10 @@ final class DownstreamWatch {
             ("MCP-Protocol-Version", MCPVersions.modern[0]), ("Mcp-Method", "subscriptions/listen"),
         ]
         request.body = Self.listenBody(resources: resources)
-        parser = SSEParser()
-        status = 0
-        isStream = false
-        acknowledged = false
-        inFlight = true
+        beginStream()
         spawn { [self] in
             do {
-                _ = try await transport.perform(request, onHead: { [weak self] head in
-                    self?.status = head.status
-                    self?.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
-                }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
-                    self?.transfer = handle
-                    if self?.restarting == true || self?.stopped == true { handle.cancel() }
-                })
+                try await read(request)
             } catch {
                 if stopped { return }
                 if !restarting { log(.debug, "downstream notification stream failed", [("service", service), ("error", DownstreamError(error).description)]) }
@@ -156,6 +146,30 @@ final class DownstreamWatch {
         }
     }
 
+    private func beginStream() {
+        parser = SSEParser()
+        status = 0
+        isStream = false
+        acknowledged = false
+        inFlight = true
+    }
+
+    /// Performs the stream request of either mode, handing its events to `received` until it ends.
+    private func read(_ request: OutgoingRequest) async throws {
+        _ = try await transport.perform(request, onHead: { [weak self] head in
+            guard let self else { return }
+            self.status = head.status
+            self.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
+            if self.isStream, self.mode == .handshake {
+                self.backoff = 1
+                self.log(.debug, "downstream GET stream open", [("service", self.service)])
+            }
+        }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
+            self?.transfer = handle
+            if self?.restarting == true || self?.stopped == true { handle.cancel() }
+        })
+    }
+
     /// Stream bytes of either mode: the notifications the gateway acts on.
     private func received(_ bytes: [UInt8]) {
         guard isStream else { return }
@@ -177,11 +191,7 @@ final class DownstreamWatch {
     /// wanted resources subscribed on that session.
     private func openHandshake() {
         guard let session = session() else { return }
-        parser = SSEParser()
-        status = 0
-        isStream = false
-        acknowledged = false
-        inFlight = true
+        beginStream()
         spawn { [self] in
             do {
                 try await session.initialize()
@@ -195,17 +205,7 @@ final class DownstreamWatch {
                 var request = OutgoingRequest(url: url, timeout: Self.streamLifetime, connectTimeout: connectTimeout)
                 request.method = "GET"
                 request.headers = [("Accept", "text/event-stream"), ("Mcp-Session-Id", sid), ("MCP-Protocol-Version", version)]
-                _ = try await transport.perform(request, onHead: { [weak self] head in
-                    self?.status = head.status
-                    self?.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
-                    if self?.isStream == true {
-                        self?.backoff = 1
-                        self?.log(.debug, "downstream GET stream open", [("service", self?.service ?? "")])
-                    }
-                }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
-                    self?.transfer = handle
-                    if self?.stopped == true { handle.cancel() }
-                })
+                try await read(request)
             } catch {
                 if stopped { return }
                 log(.debug, "downstream GET stream failed", [("service", service), ("error", DownstreamError(error).description)])
