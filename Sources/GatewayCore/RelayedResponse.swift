@@ -82,4 +82,39 @@ public enum RelayedResponse {
         while buf[i] != UInt8(ascii: "{") { i += 1 }
         return i
     }
+
+    private static let uriKey = Array("uri".utf8)
+
+    /// A `resources/read` response with each `result.contents[].uri` federated for `service`, as
+    /// bytes: the URI strings are replaced, every other byte kept (and, for a 2026-07-28 caller,
+    /// `ttlMs` 0 and `cacheScope` `private` added where the result has none). nil when the message
+    /// is not a result with a `contents` array (the caller relays it as it is).
+    public static func federatingContents(_ raw: [UInt8], service: String, modern: Bool) -> [UInt8]? {
+        raw.withUnsafeBufferPointer { buf -> [UInt8]? in
+            guard let members = JSONScanner.members(buf), let r = members.range(of: "result"),
+                  let inner = JSONScanner.members(buf, in: r), let c = inner.range(of: "contents"),
+                  buf[c.lowerBound] == UInt8(ascii: "[") else { return nil }
+            let array = Array(buf[c])
+            var out: [UInt8] = []
+            out.reserveCapacity(raw.count + 64)
+            let open = openingBrace(buf, from: r.lowerBound)
+            out += buf[..<(open + 1)]
+            if modern {
+                if inner.range(of: "ttlMs") == nil { out += #""ttlMs":0,"#.utf8 }
+                if inner.range(of: "cacheScope") == nil { out += #""cacheScope":"private","#.utf8 }
+            }
+            out += buf[(open + 1)..<c.lowerBound]
+            var copied = 0
+            for (uri, element, range) in ToolIndex.elements(in: array, key: uriKey) {
+                guard let federated = FederatedURI.federate(service: service, uri: uri) else { continue }
+                let start = element.startIndex + range.lowerBound, end = element.startIndex + range.upperBound
+                out += array[copied..<start]
+                JSON.writeString(federated, to: &out)
+                copied = end
+            }
+            out += array[copied...]
+            out += buf[c.upperBound...]
+            return out
+        }
+    }
 }

@@ -106,3 +106,47 @@ import Testing
         }
     }
 }
+
+@Suite struct FederatingContentsTests {
+    /// The tree version the byte splice must agree with (values; the splice keeps key order).
+    static func reference(_ raw: [UInt8], service: String, modern: Bool) -> JSON? {
+        guard let message = try? JSONParser.parse(raw), var result = message["result"], let contents = result["contents"]?.arrayValue else { return nil }
+        result = result.setting("contents", .array(contents.map { item in
+            guard let uri = item["uri"]?.stringValue, let f = FederatedURI.federate(service: service, uri: uri) else { return item }
+            return item.setting("uri", .string(f))
+        }))
+        if modern {
+            if result["ttlMs"] == nil { result = result.setting("ttlMs", .int(0)) }
+            if result["cacheScope"] == nil { result = result.setting("cacheScope", .string("private")) }
+        }
+        return message.setting("result", result)
+    }
+
+    @Test(arguments: [
+        #"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"config://app","text":"x"}]}}"#,
+        #"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"text":"a","uri":"file:///a/b"},{"uri":"note:1","blob":"AA=="}],"_meta":{"k":1}}}"#,
+        #"{"id":"z","result":{ "ttlMs" : 5, "contents" : [ { "uri" : "ui://w/\u00e9.html" } , {"uri":"no scheme"} ] },"jsonrpc":"2.0"}"#,
+        #"{"jsonrpc":"2.0","id":3,"result":{"contents":[]}}"#,
+    ])
+    func theSpliceAgreesWithTheTree(_ text: String) throws {
+        for modern in [false, true] {
+            let raw = Array(text.utf8)
+            let spliced = try #require(RelayedResponse.federatingContents(raw, service: "svc", modern: modern))
+            // Compared with keys sorted: the splice puts the cache fields first, the tree last.
+            #expect(DefinitionDiff.canonical(try JSONParser.parse(spliced)) == DefinitionDiff.canonical(Self.reference(raw, service: "svc", modern: modern)),
+                    "\(text) modern=\(modern)")
+        }
+    }
+
+    @Test func notAReadResultIsLeftAlone() {
+        for text in [#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}"#, #"{"jsonrpc":"2.0","id":1,"result":{"contents":5}}"#, "nope"] {
+            #expect(RelayedResponse.federatingContents(Array(text.utf8), service: "svc", modern: true) == nil, "\(text)")
+        }
+    }
+
+    @Test func onlyTheURIBytesChange() {
+        let raw = Array(#"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"config://app","text":"x"}]}}"#.utf8)
+        let out = RelayedResponse.federatingContents(raw, service: "svc", modern: false).map { String(decoding: $0, as: UTF8.self) }
+        #expect(out == #"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"config://svc/app","text":"x"}]}}"#)
+    }
+}

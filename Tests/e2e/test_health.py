@@ -173,6 +173,10 @@ def test_hide_policy_leaves_a_down_service_out_and_says_so(start_gateway, storag
         assert not any(n.startswith(f"{a}__") for n in names), names
         assert f"{b}__echo" in names
         assert {"service": a, "state": "down", "listed": False} in meta[UNAVAILABLE], meta
+        # Every list says it, not only tools/list.
+        for rid, method in ((20, "resources/list"), (21, "prompts/list"), (22, "resources/templates/list")):
+            r = httpx.post(gw.url + "/mcp", json=modern_body(rid, method, {}), headers=modern_headers(method), timeout=10)
+            assert {"service": a, "state": "down", "listed": False} in final_message(r, rid)["result"]["_meta"][UNAVAILABLE], method
         # The handshake era says the same.
         r = httpx.post(gw.url + "/mcp", headers=mcp_headers(sid), json={"jsonrpc": "2.0", "id": 5, "method": "tools/list"}, timeout=10)
         result = rpc_result(r)["result"]

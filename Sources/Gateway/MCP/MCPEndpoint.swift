@@ -296,18 +296,7 @@ final class MCPEndpoint {
     /// sent). A 2026-07-28 caller's result also gets the cache fields the revision defines, when the
     /// downstream sent none: not to be cached (`ttlMs` 0), and only for this caller (`private`).
     static func federateContents(_ raw: [UInt8], service: String, modern: Bool = false) -> [UInt8] {
-        guard let message = try? JSONParser.parse(raw), var result = message["result"],
-              let contents = result["contents"]?.arrayValue else { return raw }
-        let mapped = contents.map { item -> JSON in
-            guard let uri = item["uri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) else { return item }
-            return item.setting("uri", .string(federated))
-        }
-        result = result.setting("contents", .array(mapped))
-        if modern {
-            if result["ttlMs"] == nil { result = result.setting("ttlMs", .int(0)) }
-            if result["cacheScope"] == nil { result = result.setting("cacheScope", .string("private")) }
-        }
-        return message.setting("result", result).serialized()
+        RelayedResponse.federatingContents(raw, service: service, modern: modern) ?? raw
     }
 
     /// Most resources one session may be subscribed to, and sessions with subscriptions per replica.
