@@ -32,6 +32,10 @@
 #                 /tmp/venv/bin/python); the echo server and the latency client need only python3
 #   ECHO_PYTHON   python for bench/echo_mcp.py and bench/mcp_latency.py (default python3)
 #   NGINX_BIN     nginx executable (default /usr/sbin/nginx)
+#   PROXY=0       leave nginx proxy_pass out of the tools/call phase (it is in by default when nginx
+#                 is installed: nginx, one worker on SERVER_CPU, proxies POST /mcp to the echo server
+#                 over a keepalive upstream; the same wrk rounds and the same one-connection latency
+#                 run against it, so the gateway is compared with nginx doing the same hop)
 #   PHASES        which parts to run: "list call" (default), "list", "call", "read" (resources/read
 #                 through the gateway against tools/call through the gateway, alternating rounds)
 #   DURATION      seconds per wrk run (default 10)
@@ -273,10 +277,68 @@ if [ $want_list = 1 ]; then
     )
 fi
 
+# start_proxy_nginx ECHO_URL: nginx (one worker, SERVER_CPU) proxying POST /mcp to the echo server
+# over a keepalive upstream, in $TMP/nginx-proxy; sets NGINX_PROXY_MCP and NGINX_PROXY_WORKER.
+start_proxy_nginx() {
+    local echo_url=$1 port dir=$TMP/nginx-proxy upstream
+    port=$(free_port)
+    upstream=${echo_url#http://}
+    upstream=${upstream%%/*}
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    upstream echo {
+        server $upstream;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location /mcp {
+            proxy_pass http://echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    "$NGINX_BIN" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$TMP/nginx-proxy.log" 2>&1 \
+        || { cat "$TMP/nginx-proxy.log" >&2; die "nginx proxy config test failed"; }
+    taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >>"$TMP/nginx-proxy.log" 2>&1 &
+    NGINX_PROXY_PID=$!
+    PIDS+=("$NGINX_PROXY_PID")
+    NGINX_PROXY_MCP="http://127.0.0.1:$port/mcp"
+    NGINX_PROXY_WORKER=
+    for _ in $(seq 1 100); do
+        NGINX_PROXY_WORKER=$(pgrep -P "$NGINX_PROXY_PID" | head -n1)
+        [ -n "$NGINX_PROXY_WORKER" ] && break
+        sleep 0.05
+    done
+    [ -n "$NGINX_PROXY_WORKER" ] || die "nginx proxy has no worker"
+    log "nginx $(nginx_version) proxy_pass on 127.0.0.1:$port -> $upstream (worker pid $NGINX_PROXY_WORKER, cpu $SERVER_CPU)"
+}
+
 # ---------------------------------------------------------------- 2. tools/call
+PROXY=${PROXY:-1}
+want_proxy=0
 if [ $want_call = 1 ]; then
     start_echo
     register echo "$ECHO_MCP"
+    if [ "$PROXY" = 1 ] && [ -x "$NGINX_BIN" ]; then want_proxy=1; start_proxy_nginx "$ECHO_MCP"; fi
     CALL_GW_SID=$(mcp_session gateway-call "$GATEWAY_MCP") || die "no gateway session"
     CALL_DIRECT_SID=$(mcp_session echo-direct "$ECHO_MCP") || die "no echo session"
     TEXT='hello, gateway'
@@ -292,7 +354,8 @@ if [ $want_call = 1 ]; then
     }
     check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
     check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
-    log "tools/call answers: $EXPECTED_CALL (gateway and direct)"
+    if [ $want_proxy = 1 ]; then check_call nginx "$NGINX_PROXY_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"; fi
+    log "tools/call answers: $EXPECTED_CALL (gateway, direct$([ $want_proxy = 1 ] && echo ', nginx proxy'))"
 
     log "tools/call latency: bench/mcp_latency.py on cpu $CLIENT_CPU (with the echo server), gateway on cpu $SERVER_CPU"
     taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$GATEWAY_MCP" --gateway-tool echo__echo \
@@ -301,6 +364,15 @@ if [ $want_call = 1 ]; then
     LAT_PID=$!
     PIDS+=("$LAT_PID")
     wait "$LAT_PID" || die "bench/mcp_latency.py failed"
+    if [ $want_proxy = 1 ]; then
+        # The same measurement with nginx in the gateway's place (it passes the echo's own tool name).
+        taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$NGINX_PROXY_MCP" --gateway-tool echo \
+            --direct "$ECHO_MCP" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
+            --gateway-pid "$NGINX_PROXY_WORKER" --echo-pid "$ECHO_PID" --json "$TMP/latency-nginx.json" >"$TMP/latency-nginx.txt" &
+        LAT_PID=$!
+        PIDS+=("$LAT_PID")
+        wait "$LAT_PID" || die "bench/mcp_latency.py (nginx) failed"
+    fi
     LAT_TABLE=$(
         echo "pinning: gateway on cpu $SERVER_CPU; echo server and client (mcp_latency.py / wrk) share cpu $CLIENT_CPU"
         cat "$TMP/latency.txt"
@@ -313,6 +385,17 @@ print(f"added latency (best-of): p50 {a['best_p50']:.1f} us (target <= 60: {ok50
       f"p99 {a['best_p99']:.1f} us (target <= 250: {ok99}); "
       f"median of rounds: p50 {a['median_p50']:.1f} us, p99 {a['median_p99']:.1f} us")
 EOF
+        if [ -s "$TMP/latency-nginx.json" ]; then
+            echo "nginx proxy_pass in the gateway's place, same client and echo server:"
+            cat "$TMP/latency-nginx.txt"
+            "$ECHO_PYTHON" - "$TMP/latency.json" "$TMP/latency-nginx.json" <<'EOF'
+import json, sys
+g = json.load(open(sys.argv[1]))["summary"]["added"]
+n = json.load(open(sys.argv[2]))["summary"]["added"]
+print(f"added latency p50 (median of rounds): gateway {g['median_p50']:.1f} us, nginx {n['median_p50']:.1f} us "
+      f"(gateway/nginx {g['median_p50'] / max(n['median_p50'], 0.1):.2f})")
+EOF
+        fi
     )
 
     write_lua "$TMP/call-gateway.lua" "$CALL_GW_SID" "$CALL_GW_REQ"
@@ -326,6 +409,9 @@ EOF
     for round in $(seq 1 "$ROUNDS"); do
         measure call-gateway "tools/call via gateway" "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
         measure call-direct "tools/call direct" "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
+        if [ $want_proxy = 1 ]; then
+            measure call-nginx "tools/call via nginx" "$NGINX_PROXY_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$NGINX_PROXY_WORKER" "$ECHO_PID"
+        fi
     done
     check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
     check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
@@ -335,7 +421,7 @@ EOF
         echo "tools/call throughput, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU"
         printf '%-10s %14s %14s %12s %12s %16s %14s\n' target 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'gateway us/req' 'echo us/req'
         printf '%-10s %14s %14s %12s %12s %16s %14s\n' ---------- -------------- -------------- ------------ ------------ ---------------- --------------
-        for t in gateway direct; do
+        for t in gateway direct $([ $want_proxy = 1 ] && echo nginx); do
             printf '%-10s %14s %14s %12s %12s %16s %14s\n' "$t" "${BEST_RPS[call-$t]}" "$(median "${ALL_RPS[call-$t]}")" \
                 "${BEST_P50[call-$t]}" "${BEST_P99[call-$t]}" "$(median "${ALL_CPU_A[call-$t]}")" "$(median "${ALL_CPU_B[call-$t]}")"
         done
@@ -343,6 +429,13 @@ EOF
         awk -v g="${BEST_RPS[call-gateway]}" -v n="${BEST_RPS[call-direct]}" \
             -v gm="$(median "${ALL_RPS[call-gateway]}")" -v nm="$(median "${ALL_RPS[call-direct]}")" \
             'BEGIN { printf "gateway/direct tools/call ratio: best %.3f, median %.3f\n", g / n, gm / nm }'
+        if [ $want_proxy = 1 ]; then
+            awk -v g="${BEST_RPS[call-gateway]}" -v n="${BEST_RPS[call-nginx]}" \
+                -v gm="$(median "${ALL_RPS[call-gateway]}")" -v nm="$(median "${ALL_RPS[call-nginx]}")" \
+                -v gc="$(median "${ALL_CPU_A[call-gateway]}")" -v nc="$(median "${ALL_CPU_A[call-nginx]}")" \
+                'BEGIN { printf "gateway/nginx proxy_pass tools/call throughput: best %.3f, median %.3f; CPU per call gateway/nginx: %.2f\n", g / n, gm / nm, gc / nc }'
+            echo "(on the nginx row, 'gateway us/req' is the nginx worker's CPU per request)"
+        fi
     )
 fi
 

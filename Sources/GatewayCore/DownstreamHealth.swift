@@ -35,6 +35,9 @@ public struct DownstreamHealth: Sendable {
     private var latencies: [Double] = []
     private var next = 0
     static let window = 128
+    /// How many of `latencies` exceed `degradedLatency`: whether the median does is decided from
+    /// this count, so a success costs no sort (the quantiles are sorted only when reported).
+    private var slow = 0
 
     public init(settings: Settings = Settings(), now: Double) {
         self.settings = settings
@@ -44,7 +47,14 @@ public struct DownstreamHealth: Sendable {
     public mutating func succeeded(latency: Double, now: Double) -> Transition? {
         consecutiveFailures = 0
         lastCheckedAt = now
-        if latencies.count < Self.window { latencies.append(latency) } else { latencies[next] = latency }
+        let isSlow = latency > settings.degradedLatency
+        if latencies.count < Self.window {
+            latencies.append(latency)
+        } else {
+            if latencies[next] > settings.degradedLatency { slow -= 1 }
+            latencies[next] = latency
+        }
+        if isSlow { slow += 1 }
         next = (next + 1) % Self.window
         return settle(now)
     }
@@ -54,6 +64,15 @@ public struct DownstreamHealth: Sendable {
         lastCheckedAt = now
         lastError = error
         return settle(now)
+    }
+
+    /// Whether `latency(quantile: 0.5)` exceeds `degradedLatency`: the median (the element at
+    /// index ⌈n/2⌉−1 of the sorted window) does exactly when at least n − that index values do.
+    var medianIsSlow: Bool {
+        let n = latencies.count
+        guard n > 0 else { return false }
+        let index = min(n - 1, max(0, Int((0.5 * Double(n)).rounded(.up)) - 1))
+        return slow >= n - index
     }
 
     /// The `p`-quantile (0…1) of recent success latencies, in seconds.
@@ -68,7 +87,7 @@ public struct DownstreamHealth: Sendable {
         let target: State
         if consecutiveFailures >= settings.downAfter {
             target = .down
-        } else if consecutiveFailures > 0 || (latency(quantile: 0.5) ?? 0) > settings.degradedLatency {
+        } else if consecutiveFailures > 0 || medianIsSlow {
             target = .degraded
         } else {
             target = .healthy

@@ -66,3 +66,16 @@ import Testing
         #expect(peers.views(of: "svc", now: 130).isEmpty)
     }
 }
+
+@Suite struct MedianWithoutSortTests {
+    /// The counted median decision agrees with sorting, over random latencies and a window that wraps.
+    @Test(arguments: [1, 7, 128, 300])
+    func theCountedMedianAgreesWithTheSortedOne(_ calls: Int) {
+        var g = SystemRandomNumberGenerator()
+        var h = DownstreamHealth(settings: .init(downAfter: 2, degradedLatency: 0.5), now: 0)
+        for i in 0..<calls {
+            _ = h.succeeded(latency: Double.random(in: 0...1, using: &g), now: Double(i))
+            #expect(h.medianIsSlow == ((h.latency(quantile: 0.5) ?? 0) > 0.5), "after \(i + 1) calls")
+        }
+    }
+}

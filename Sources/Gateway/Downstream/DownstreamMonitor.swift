@@ -39,7 +39,8 @@ final class DownstreamMonitor {
     var check: (String) async -> String? = { _ in nil }
     /// A service changed state (for logs, metrics and the replica bus).
     var onTransition: (String, DownstreamHealth.Transition) -> Void = { _, _ in }
-    private var rng = SystemRandomNumberGenerator()
+    /// Jitter only needs spread, not secrecy: a seeded generator, not a getrandom(2) per call.
+    private var rng = SplitMix64(seed: UInt64(truncatingIfNeeded: Int(EventLoop.clock() * 1e9)))
     /// What the other replicas last announced about each service (from the replica bus).
     var peers = PeerHealth(maxAge: 86_400)
 
@@ -186,5 +187,18 @@ final class DownstreamMonitor {
                 c.resume(returning: error)
             }
         }
+    }
+}
+
+/// SplitMix64: a fast, well-spread generator for jitter (not for anything secret).
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
