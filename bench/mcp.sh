@@ -250,7 +250,7 @@ if [ $want_list = 1 ]; then
         run_wrk list-nginx-warmup "$NGINX_MCP" "$TMP/list.lua" "$CONNECTIONS" "$WARMUP"
     fi
     log "tools/list: wrk -t1 -c$CONNECTIONS -d${DURATION}s -s list.lua; wrk on cpu $CLIENT_CPU, gateway and nginx on cpu $SERVER_CPU; $ROUNDS rounds"
-    NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
+    NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1 || true)
     for round in $(seq 1 "$ROUNDS"); do
         measure list-gateway "tools/list gateway" "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS" "$GATEWAY_PID"
         measure list-nginx "tools/list nginx" "$NGINX_MCP" "$TMP/list.lua" "$CONNECTIONS" "$NGINX_WORKER"
@@ -324,7 +324,7 @@ EOF
     NGINX_PROXY_MCP="http://127.0.0.1:$port/mcp"
     NGINX_PROXY_WORKER=
     for _ in $(seq 1 100); do
-        NGINX_PROXY_WORKER=$(pgrep -P "$NGINX_PROXY_PID" | head -n1)
+        NGINX_PROXY_WORKER=$(pgrep -P "$NGINX_PROXY_PID" | head -n1 || true)
         [ -n "$NGINX_PROXY_WORKER" ] && break
         sleep 0.05
     done
@@ -358,21 +358,18 @@ if [ $want_call = 1 ]; then
     log "tools/call answers: $EXPECTED_CALL (gateway, direct$([ $want_proxy = 1 ] && echo ', nginx proxy'))"
 
     log "tools/call latency: bench/mcp_latency.py on cpu $CLIENT_CPU (with the echo server), gateway on cpu $SERVER_CPU"
-    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$GATEWAY_MCP" --gateway-tool echo__echo \
-        --direct "$ECHO_MCP" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
-        --gateway-pid "$GATEWAY_PID" --echo-pid "$ECHO_PID" --json "$TMP/latency.json" >"$TMP/latency.txt" &
-    LAT_PID=$!
-    PIDS+=("$LAT_PID")
-    wait "$LAT_PID" || die "bench/mcp_latency.py failed"
-    if [ $want_proxy = 1 ]; then
-        # The same measurement with nginx in the gateway's place (it passes the echo's own tool name).
-        taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$NGINX_PROXY_MCP" --gateway-tool echo \
+    # latency URL TOOL PID NAME: one-connection latency of URL (TOOL, process PID) against the direct call.
+    latency() {
+        taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$1" --gateway-tool "$2" \
             --direct "$ECHO_MCP" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
-            --gateway-pid "$NGINX_PROXY_WORKER" --echo-pid "$ECHO_PID" --json "$TMP/latency-nginx.json" >"$TMP/latency-nginx.txt" &
+            --gateway-pid "$3" --echo-pid "$ECHO_PID" --json "$TMP/$4.json" >"$TMP/$4.txt" &
         LAT_PID=$!
         PIDS+=("$LAT_PID")
-        wait "$LAT_PID" || die "bench/mcp_latency.py (nginx) failed"
-    fi
+        wait "$LAT_PID" || die "bench/mcp_latency.py ($4) failed"
+    }
+    latency "$GATEWAY_MCP" echo__echo "$GATEWAY_PID" latency
+    # The same with nginx in the gateway's place (it passes the echo's own tool name).
+    if [ $want_proxy = 1 ]; then latency "$NGINX_PROXY_MCP" echo "$NGINX_PROXY_WORKER" latency-nginx; fi
     LAT_TABLE=$(
         echo "pinning: gateway on cpu $SERVER_CPU; echo server and client (mcp_latency.py / wrk) share cpu $CLIENT_CPU"
         cat "$TMP/latency.txt"
