@@ -219,6 +219,10 @@ perf_round() {
     } >>"$TMP/perf-report.txt"
 }
 
+# The listing downstream is stopped once its tools are fetched (so it cannot steal the client
+# core): the gateway must not find it down and name it in tools/list's _meta in the middle of the
+# run, nor hold a notification stream to it.
+export HEALTH_CHECK_INTERVAL=${HEALTH_CHECK_INTERVAL:-86400} WATCH_DOWNSTREAMS=${WATCH_DOWNSTREAMS:-false}
 start_gateway
 LIST_TABLE=
 CALL_TABLE=
