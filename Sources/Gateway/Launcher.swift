@@ -11,8 +11,13 @@ public enum Launcher {
         let env = ProcessEnvironment.all()
         LoopActor.assumeIsolated {
             if command == "migrate" {
+                // Nothing else keeps the loop running while the embedded store works on its own
+                // thread (libev returns from run() with no active watcher): this timer does.
+                let hold = Timer {}
+                hold.start(after: 86_400, repeating: 86_400)
                 spawn {
                     status = await GatewayApp.migrate(config: config, log: log, env: env)
+                    hold.stop()
                     EventLoop.main.stop()
                 }
                 return

@@ -1082,3 +1082,22 @@ def test_dockerfile_builds_and_ships_what_the_binary_needs(gateway_bin):
         assert owner.returncode == 0, f"no package owns {path}"
         pkg = owner.stdout.split(":")[0]
         assert pkg in set(runtime_pkgs) | base, f"{lib} comes from {pkg}, which the runtime stage does not install"
+
+
+def test_migrate_command_applies_and_then_reports_up_to_date(run_gateway, tmp_path):
+    """`mcp-gateway migrate` on the embedded default applies every migration and exits 0 (nothing
+    else keeps its loop alive while the store works on its thread); run again, it has nothing to do."""
+    import sqlite3
+
+    db = tmp_path / "migrated.db"
+    first = run_gateway("migrate", DATABASE_URL=f"sqlite:{db}", timeout=30)
+    assert first.returncode == 0, first.stderr
+    assert "migrations applied:" in first.stdout and "0001_registry.sql" in first.stdout, first.stdout
+    with sqlite3.connect(db) as c:
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied = [r[0] for r in c.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert {"services", "service_tools", "registry_version", "service_changes"} <= tables, tables
+    migrations = sorted(p.name for p in (ROOT / "migrations" / "sqlite").glob("*.sql"))
+    assert applied == migrations, (applied, migrations)
+    again = run_gateway("migrate", DATABASE_URL=f"sqlite:{db}", timeout=30)
+    assert again.returncode == 0 and "up to date" in again.stdout, (again.stdout, again.stderr)
