@@ -55,7 +55,7 @@ struct GatewayComponents {
                                  let before = snapshots.current
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
-                                 relay.limiter.retain(next.serviceURLs.keys)
+                                 relay.limiter.retain(downstreams.serviceNames)
                                  if changed { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }

@@ -196,6 +196,17 @@ import Testing
         #expect(failingVariable(["TOOL_CALL_TIMEOUT": "0"]) == "TOOL_CALL_TIMEOUT")
     }
 
+    @Test func resilienceSettings() throws {
+        let d = try load([:])
+        #expect(d.callQueueWait == 1 && !d.pinDefinitions && d.downPolicy == .keep && d.watchDownstreams)
+        let c = try load(["CALL_QUEUE_WAIT": "0.25", "PIN_DEFINITIONS": "true", "HEALTH_DOWN_POLICY": "HIDE", "WATCH_DOWNSTREAMS": "off"])
+        #expect(c.callQueueWait == 0.25 && c.pinDefinitions && c.downPolicy == .hide && !c.watchDownstreams)
+        #expect(failingVariable(["HEALTH_DOWN_POLICY": "drop"]) == "HEALTH_DOWN_POLICY")
+        #expect(failingVariable(["CALL_QUEUE_WAIT": "0"]) == "CALL_QUEUE_WAIT")
+        #expect(failingVariable(["PIN_DEFINITIONS": "maybe"]) == "PIN_DEFINITIONS")
+        #expect(failingVariable(["WATCH_DOWNSTREAMS": "2"]) == "WATCH_DOWNSTREAMS")
+    }
+
     @Test func booleans() throws {
         for yes in ["1", "true", "TRUE", "yes", "on"] { #expect(try load(["REUSE_PORT": yes]).reusePort, "\(yes)") }
         for no in ["0", "false", "No", "off"] { #expect(try !load(["REUSE_PORT": no]).reusePort, "\(no)") }

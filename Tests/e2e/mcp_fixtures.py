@@ -185,6 +185,15 @@ def read_sse_until(resp: httpx.Response, pred: Callable[[dict], bool], timeout: 
 # ---------------------------------------------------------------------------------------------------
 # SDK helpers
 
+async def next_event(sub: Any, kind: type, seconds: float) -> Any:
+    """The next event of `kind` on an SDK subscription (Client.listen), or None after `seconds`."""
+    with anyio.move_on_after(seconds):
+        async for ev in sub:
+            if isinstance(ev, kind):
+                return ev
+    return None
+
+
 def run(fn: Callable, *args: Any) -> Any:
     return anyio.run(fn, *args)
 

@@ -22,6 +22,7 @@ from admin_fixtures import Admin, Downstream, backend, describe, storage, unique
 from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
     MODES,
     _gateway_logs_on_failure,
+    next_event,
     final_message,
     legacy_headers,
     mcp_gateway,
@@ -233,12 +234,7 @@ def test_a_downstreams_list_changed_reaches_clients_of_another_replica(start_gat
                     # The gateways' streams to the downstream open right after the register.
                     await anyio.sleep(1.0)
                     await anyio.to_thread.run_sync(d.set_tool_set, "changed")
-                    got = None
-                    with anyio.move_on_after(10):
-                        async for ev in sub:
-                            if isinstance(ev, ToolsListChanged):
-                                got = ev
-                                break
+                    got = await next_event(sub, ToolsListChanged, 10)
                 after = {t.name for t in (await c.list_tools()).tools}
                 return got is not None, after
 
@@ -311,15 +307,9 @@ def test_resource_updates_reach_subscribers_on_any_replica(start_gateway, storag
         async def modern():
             async with Client(second.url + "/mcp", cache=None) as c:
                 async with c.listen(resource_subscriptions=[uri]) as sub:
-                    event = None
-                    for _ in range(20):
+                    for _ in range(20):  # until this replica's stream to the downstream asks for the URI
                         await anyio.to_thread.run_sync(d.resource_updated, "config://app")
-                        with anyio.move_on_after(0.5):
-                            async for ev in sub:
-                                if isinstance(ev, ResourceUpdated):
-                                    event = ev
-                                    break
-                        if event:
+                        if event := await next_event(sub, ResourceUpdated, 0.5):
                             return event
             return None
 

@@ -55,6 +55,7 @@ from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
     legacy_headers,
     mcp_gateway,
     modern_body,
+    next_event,
     modern_headers,
     paged_gateway,
     read_sse_until,
@@ -734,12 +735,7 @@ def test_list_changed_via_subscriptions_listen(federation, spare_downstream):
             async with c.listen(tools_list_changed=True) as sub:
                 r = await anyio.to_thread.run_sync(federation.admin.register, name, spare_downstream.url)
                 assert r.status_code == 201, describe(r)
-                event = None
-                with anyio.move_on_after(8):
-                    async for ev in sub:
-                        if isinstance(ev, ToolsListChanged):
-                            event = ev
-                            break
+                event = await next_event(sub, ToolsListChanged, 8)
             if event is None:
                 return False, []
             tools, _ = await list_all(c)

@@ -31,7 +31,9 @@ final class DownstreamWatch {
     private var transfer: TransferHandle?
     private var stopped = false
     private let retry = Timer {}
-    private var backoff = 1.0
+    /// The stream's mode and backoff: every reopen decision is its.
+    private var policy = NotificationStreamPolicy()
+    var mode: NotificationStreamPolicy.Mode { policy.mode }
     /// The current stream's state.
     private var parser = SSEParser()
     private var status = 0
@@ -40,9 +42,6 @@ final class DownstreamWatch {
     /// How long one stream may stay open before it is reopened.
     static let streamLifetime = 3600.0
 
-    /// How the stream is held: the 2026-07-28 listen, or the handshake era's GET stream.
-    enum Mode { case listen, handshake }
-    private(set) var mode = Mode.listen
     /// The pooled session a handshake-era watch uses (the pool's, shared with calls).
     var session: () -> DownstreamSession? = { nil }
     /// Resources subscribed on the current handshake-era session.
@@ -80,7 +79,7 @@ final class DownstreamWatch {
         guard uris != resources, !stopped else { return }
         resources = uris
         guard started else { return }
-        if mode == .handshake {  // subscriptions are requests on the session: no new stream
+        if policy.mode == .handshake {  // subscriptions are requests on the session: no new stream
             syncSessionSubscriptions()
             return
         }
@@ -109,7 +108,7 @@ final class DownstreamWatch {
 
     private func open() {
         guard !stopped else { return }
-        if mode == .handshake { return openHandshake() }
+        if policy.mode == .handshake { return openHandshake() }
         var request = OutgoingRequest(url: url, timeout: Self.streamLifetime, connectTimeout: connectTimeout)
         request.headers = [
             ("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
@@ -124,25 +123,24 @@ final class DownstreamWatch {
                 if stopped { return }
                 if !restarting { log(.debug, "downstream notification stream failed", [("service", service), ("error", DownstreamError(error).description)]) }
             }
-            transfer = nil
-            inFlight = false
-            guard !stopped else { return }
-            if restarting {  // the set of resources changed: reopen at once
-                restarting = false
-                open()
-                return
-            }
-            // A downstream that does not serve subscriptions/listen answers without a stream:
-            // watch it the handshake era's way.
-            let unsupported = !acknowledged && (status == 400 || status == 404 || status == 405 || (status == 200 && !isStream))
-            if unsupported {
-                mode = .handshake
-                log(.debug, "downstream has no subscriptions/listen, watching its GET stream", [("service", service)])
-                retry.start(after: 0.01)
-                return
-            }
-            backoff = min(backoff * 2, 30)
-            retry.start(after: backoff)
+            ended()
+        }
+    }
+
+    /// A stream of either mode ended (not stopped): the policy says when to open the next.
+    private func ended() {
+        transfer = nil
+        inFlight = false
+        guard !stopped else { return }
+        let before = policy.mode
+        let next = policy.ended(status: status, wasStream: isStream, acknowledged: acknowledged, restarting: restarting)
+        restarting = false
+        if policy.mode != before {
+            log(.debug, "downstream has no subscriptions/listen, watching its GET stream", [("service", service)])
+        }
+        switch next {
+        case .reopenNow: open()
+        case .reopen(let delay): retry.start(after: delay)
         }
     }
 
@@ -160,8 +158,8 @@ final class DownstreamWatch {
             guard let self else { return }
             self.status = head.status
             self.isStream = (head.header("content-type") ?? "").lowercased().hasPrefix("text/event-stream")
-            if self.isStream, self.mode == .handshake {
-                self.backoff = 1
+            if self.isStream, self.policy.mode == .handshake {
+                self.policy.opened()
                 self.log(.debug, "downstream GET stream open", [("service", self.service)])
             }
         }, onData: { [weak self] bytes in self?.received(bytes) }, handle: { [weak self] handle in
@@ -177,7 +175,7 @@ final class DownstreamWatch {
             guard let message = try? JSONParser.parse(Array(event.data.utf8)), let method = message["method"]?.stringValue else { continue }
             if method == "notifications/subscriptions/acknowledged" {
                 acknowledged = true
-                backoff = 1
+                policy.opened()
                 log(.debug, "downstream notification stream open", [("service", service)])
             } else if method.hasSuffix("/list_changed") {
                 onListChanged(service, method)
@@ -210,19 +208,13 @@ final class DownstreamWatch {
                 if stopped { return }
                 log(.debug, "downstream GET stream failed", [("service", service), ("error", DownstreamError(error).description)])
             }
-            transfer = nil
-            inFlight = false
-            guard !stopped else { return }
-            // 405: the server offers no GET stream; nothing to watch but to ask now and then.
-            let delay = status == 405 ? 300 : backoff
-            if status != 405 { backoff = min(backoff * 2, 30) }
-            retry.start(after: delay)
+            ended()
         }
     }
 
     /// Brings the session's resource subscriptions to `resources` (requests on the pooled session).
     private func syncSessionSubscriptions() {
-        guard mode == .handshake, let session = session(), session.isInitialized else { return }
+        guard policy.mode == .handshake, let session = session(), session.isInitialized else { return }
         let add = resources.subtracting(subscribedOnSession), drop = subscribedOnSession.subtracting(resources)
         subscribedOnSession = resources
         for (uri, method) in add.map({ ($0, "resources/subscribe") }) + drop.map({ ($0, "resources/unsubscribe") }) {

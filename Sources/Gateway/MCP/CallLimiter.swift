@@ -65,6 +65,9 @@ final class CallLimiter {
         if gate.isIdle, gate.limit == nil { gates[service] = nil }
     }
 
+    /// Whether `service` has a gate (a limit, or calls still counted under one just lifted).
+    func isCounting(_ service: String) -> Bool { gates[service] != nil }
+
     /// Calls waiting for a slot, per service (for metrics and tests).
     func waitingCount(_ service: String) -> Int { gates[service]?.waiting.count ?? 0 }
     func runningCount(_ service: String) -> Int { gates[service]?.running ?? 0 }

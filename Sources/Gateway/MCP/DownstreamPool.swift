@@ -76,6 +76,9 @@ final class DownstreamPool {
         }
     }
 
+    /// The services of the snapshot last retained.
+    var serviceNames: Dictionary<String, String>.Keys { urls.keys }
+
     /// Makes each downstream's stream ask for updates of exactly these resources.
     func setResourceSubscriptions(_ wanted: [String: Set<String>]) {
         wantedResources = wanted

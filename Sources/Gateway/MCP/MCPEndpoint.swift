@@ -263,7 +263,9 @@ final class MCPEndpoint {
             }
             relay.forward(request, context, service: service, method: "resources/read",
                           params: request.params.setting("uri", .string(original)), label: original,
-                          transform: { [modern = request.modern] in Self.federateContents($0, service: name, modern: modern) }, cors: cors)
+                          transform: { [modern = request.modern] raw in
+                              RelayedResponse.federatingContents(raw, service: name, modern: modern) ?? raw
+                          }, cors: cors)
         case "prompts/get":
             guard let name = request.params["name"]?.stringValue else { return refuse("params.name must be a string") }
             guard let (service, entry) = snapshot.prompt(named: name) else { return refuse("Unknown prompt: \(name)") }
@@ -290,13 +292,6 @@ final class MCPEndpoint {
                 refuse("params.ref.type must be ref/prompt or ref/resource")
             }
         }
-    }
-
-    /// A `resources/read` response with each `contents[].uri` in its federated form (the rest as
-    /// sent). A 2026-07-28 caller's result also gets the cache fields the revision defines, when the
-    /// downstream sent none: not to be cached (`ttlMs` 0), and only for this caller (`private`).
-    static func federateContents(_ raw: [UInt8], service: String, modern: Bool = false) -> [UInt8] {
-        RelayedResponse.federatingContents(raw, service: service, modern: modern) ?? raw
     }
 
     /// Most resources one session may be subscribed to, and sessions with subscriptions per replica.

@@ -35,18 +35,22 @@ final class ToolCall {
     private var transfer: TransferHandle?
     private let startedAt: Double
     /// Whether the call holds one of its service's concurrency slots (given back when it ends).
-    var slot = CallLimiter.Slot.uncounted
+    let slot: CallLimiter.Slot
     /// What is relayed (`tools/call`, `resources/read`, `prompts/get`, `completion/complete`), and
     /// how the downstream's response bytes are rewritten before the caller's id goes in.
-    var method = "tools/call"
-    var transform: (([UInt8]) -> [UInt8])?
+    let method: String
+    private let transform: (([UInt8]) -> [UInt8])?
 
     var service: String { lifecycle.service }
     var isFinished: Bool { lifecycle.isFinished }
 
     init(relay: ToolCallRelay, lifecycle: ToolCallLifecycle, session: DownstreamSession, tool: String, key: String?,
-         caller: Caller, context: ResponseContext, stream: ResponseStream?) {
+         caller: Caller, context: ResponseContext, stream: ResponseStream?, method: String = "tools/call",
+         transform: (([UInt8]) -> [UInt8])? = nil, slot: CallLimiter.Slot = .uncounted) {
         self.relay = relay
+        self.method = method
+        self.transform = transform
+        self.slot = slot
         self.lifecycle = lifecycle
         self.session = session
         self.tool = tool

@@ -60,6 +60,11 @@ final class ToolCallRelay {
         }
         let limits = service.limits
         let url = service.url
+        // No limit and none being counted (the usual case): start now, without the limiter's closures.
+        if limits.maxConcurrent == nil, !limiter.isCounting(service.name) {
+            return begin(request, context, service: service.name, url: url, method: method, params: params, label: label,
+                         transform: transform, timeout: limits.timeout(default: timeout), slot: .uncounted, cors: cors)
+        }
         let cors = cors
         limiter.enter(service: service.name, limit: limits.maxConcurrent, onClose: context.onClose, start: { [weak self] slot in
             guard let self else { return }
@@ -102,10 +107,7 @@ final class ToolCallRelay {
                             session: pool.session(service: service, url: url), tool: label, key: key,
                             caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
                                           progressToken: clientToken, downstreamToken: ourToken),
-                            context: context, stream: stream)
-        call.slot = slot
-        call.method = method
-        call.transform = transform
+                            context: context, stream: stream, method: method, transform: transform, slot: slot)
         if let key { inflight[key] = call }
         call.start(params: params.serialized())
     }

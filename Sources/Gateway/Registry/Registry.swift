@@ -90,17 +90,14 @@ final class Registry {
         }
     }
 
-    /// Re-fetches one service; stores nothing when nothing changed (every replica hears the same
-    /// notification, and only the first to store finds a difference).
+    /// Re-fetches one service; stores nothing when nothing changed: the store compares inside the
+    /// transaction (every replica hears the same notification; only the first to store finds a
+    /// difference).
     private func refresh(_ name: String, reason: String) async {
         guard let existing = try? await service(named: name) else { return }
         let definitions: ServiceDefinitions
         do { definitions = try await fetchDefinitions(service: name, url: existing.url) } catch {
             log(.warn, "refresh after a downstream notification failed", [("service", name), ("reason", reason)])
-            return
-        }
-        if Self.same(existing, definitions) {
-            log(.debug, "downstream notification changed nothing", [("service", name), ("reason", reason)])
             return
         }
         do {
@@ -111,18 +108,12 @@ final class Registry {
                                              ("version", String(change.version))])
             _ = await committed(change, record)
         } catch StoreError.unchanged {
-            log(.debug, "downstream notification changed nothing (stored by another replica)", [("service", name), ("reason", reason)])
+            log(.debug, "downstream notification changed nothing", [("service", name), ("reason", reason)])
         } catch StoreError.refused(let message, _) {
             log(.warn, "downstream change refused (pinned definitions)", [("service", name), ("reason", reason), ("error", message)])
         } catch {
             log(.warn, "refresh not stored", [("service", name), ("error", error.description)])
         }
-    }
-
-    static func same(_ record: ServiceRecord, _ d: ServiceDefinitions) -> Bool {
-        func text(_ raw: [UInt8]) -> String { ((try? JSONParser.parse(raw)) ?? .array([])).text }
-        return text(record.rawTools) == JSON.array(d.tools).text && text(record.rawResources) == JSON.array(d.resources).text
-            && text(record.rawTemplates) == JSON.array(d.templates).text && text(record.rawPrompts) == JSON.array(d.prompts).text
     }
 
     func history(name: String, limit: Int) async throws(AdminError) -> [ServiceChange] {
