@@ -5,7 +5,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-REQS=("mcp>=2.3,<2.4" "pytest" "httpx" "prometheus_client" "openapi-spec-validator" "jsonschema" "pyyaml")
+REQS=("mcp>=2.3,<2.4" "pytest" "httpx" "prometheus_client" "openapi-spec-validator" "jsonschema" "pyyaml" "selenium" "matplotlib" "cryptography")
 STAMP="$VENV/.stamp"
 WANT="$(printf '%s\n' "${REQS[@]}")"
 
