@@ -7,7 +7,7 @@ import Reactor
 /// `X-API-Key`; errors are `{"error":{"code","message"}}` with the status DESIGN.md gives.
 @LoopActor
 final class AdminAPI {
-    private let registry: Registry
+    let registry: Registry
     private let apiKey: [UInt8]
     private let log: Log
     /// nil when storage is ready; otherwise why not (→ 503).
@@ -29,6 +29,7 @@ final class AdminAPI {
         router.add("GET", "/services") { [unowned self] r, c in self.guarded(r, c) { try await self.list() } }
         router.add("GET", "/services/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.show(r) } }
         router.add("GET", "/services/:name/history") { [unowned self] r, c in self.guarded(r, c) { try await self.history(r) } }
+        mountAccess(on: router)
     }
 
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).
@@ -40,7 +41,7 @@ final class AdminAPI {
         return diff == 0
     }
 
-    private func guarded(_ request: HTTPRequest, _ context: ResponseContext,
+    func guarded(_ request: HTTPRequest, _ context: ResponseContext,
                          _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
         guard authorized(request) else {
             let message = request.header("x-api-key") == nil ? "missing X-API-Key header" : "invalid API key"

@@ -47,6 +47,13 @@ struct GatewayComponents {
         mcp.onRequest = { [metrics] method, modern in metrics.mcp(method: method, modern: modern) }
         mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
         mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
+        mcp.onRefused = { [metrics] status in metrics.authRefusals.inc([String(status)]) }
+        mcp.onRateLimited = { [metrics] in metrics.rateLimited.inc() }
+        if config.auditLog {
+            relay.audit = { [log] who, method, service, outcome, seconds in
+                log(.info, "audit", who.fields(method: method, service: service, outcome: outcome, seconds: seconds))
+            }
+        }
 
         // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
@@ -56,14 +63,14 @@ struct GatewayComponents {
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
                                  relay.limiter.retain(downstreams.serviceNames)
-                                 if changed { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
+                                 if changed { mcp.notifyListChanges(from: before, to: snapshots.current) }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
         // A service went down or came back: lists say so, and under `hide` they leave it out.
         downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, bus] service, transition in
             let down = downstreams.monitor.services.values.filter { $0.health.state == .down }.map(\.name)
             let before = snapshots.current
-            if snapshots.setDown(down) { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
+            if snapshots.setDown(down) { mcp.notifyListChanges(from: before, to: snapshots.current) }
             bus.announceHealth(service: service, transition: transition)
         }
         // Resource subscriptions: the downstream streams ask for what this replica's listeners
@@ -82,6 +89,9 @@ struct GatewayComponents {
         downstreams.watching = config.watchDownstreams
         downstreams.onListChanged = { [unowned registry] service, method in registry.requestRefresh(service, reason: method) }
         registry.onChange = { [unowned sync] change, record in await sync.applyLocal(change, record: record) }
+        registry.onAccessChange = { [unowned sync] change, access in
+            if let access { await sync.applyLocal(change, record: nil, access: access) } else { sync.reload() }
+        }
 
         let admin = AdminAPI(registry: registry, apiKey: apiKey, log: log, ready: { [unowned storage] in
             storage.ready ? nil : "storage is starting"

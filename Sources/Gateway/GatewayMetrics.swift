@@ -13,6 +13,8 @@ final class GatewayMetrics {
     let toolCalls: Metrics.Counter
     let toolCallDuration: Metrics.Histogram
     let reloadDuration: Metrics.Histogram
+    let authRefusals: Metrics.Counter
+    let rateLimited: Metrics.Counter
     private var services = Set<String>()
     static let knownMethods: Set<String> = ["initialize", "ping", "tools/list", "tools/call", "server/discover",
                                             "subscriptions/listen", "notifications/initialized", "notifications/cancelled",
@@ -31,6 +33,9 @@ final class GatewayMetrics {
                                               labels: ["service"])
         reloadDuration = registry.histogram("mcp_gateway_index_reload_duration_seconds", "Full tool-index reload time.",
                                             buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+        authRefusals = registry.counter("mcp_gateway_auth_refusals_total", "MCP requests refused by client authentication, by status (401, 403).",
+                                        labels: ["status"])
+        rateLimited = registry.counter("mcp_gateway_rate_limited_total", "tools/call refused over a client's rate limit (429).")
     }
 
     /// Service label values are bounded: past 500 distinct services the rest count as "other".

@@ -78,6 +78,25 @@ public struct Configuration: Sendable {
 
     public enum DownPolicy: String, Sendable { case keep, hide }
 
+    /// Client authentication on `/mcp` and its views (`MCP_AUTH`).
+    public var authMode = AuthMode.none
+    /// `MCP_AUTH=jwt`: where the signing keys are, and what the claims must say.
+    public var jwksURL: String?
+    public var jwtIssuer: String?
+    /// nil: the resource's own URL (`PUBLIC_URL` + the path asked for).
+    public var jwtAudience: String?
+    public var jwtScopeClaim = "scope"
+    /// The gateway's external base URL (`https://mcp.example.com`), for the protected-resource
+    /// metadata and the JWT audience; nil: taken from each request's Host header.
+    public var publicURL: String?
+    /// The authorization servers the metadata names (default: the JWT issuer when set).
+    public var authorizationServers: [String] = []
+    /// One log line per tool call, resource read and prompt get; with tool arguments when asked.
+    public var auditLog = true
+    public var auditArguments = false
+    /// Calls per minute per client and tool when neither its token nor its view sets a limit.
+    public var rateLimitPerMinute: Int?
+
     public init() {}
 
     /// Reads the configuration from `env`. The error names the variable and what is wrong with it.
@@ -178,6 +197,33 @@ public struct Configuration: Sendable {
             }
             c.downPolicy = p
         }
+        if let v = value("MCP_AUTH") {
+            guard let mode = AuthMode(rawValue: v.lowercased()) else {
+                throw ConfigurationError(variable: "MCP_AUTH", problem: "must be none, token or jwt, got \(v.debugDescription)")
+            }
+            c.authMode = mode
+        }
+        for name in ["JWKS_URL", "PUBLIC_URL"] {
+            if let v = value(name), let problem = Validation.serviceURLProblem(v) {
+                throw ConfigurationError(variable: name, problem: problem)
+            }
+        }
+        c.jwksURL = value("JWKS_URL")
+        c.jwtIssuer = value("JWT_ISSUER")
+        c.jwtAudience = value("JWT_AUDIENCE")
+        if let v = value("JWT_SCOPE_CLAIM") { c.jwtScopeClaim = v }
+        c.publicURL = value("PUBLIC_URL").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if c.authMode == .jwt && c.jwksURL == nil {
+            throw ConfigurationError(variable: "JWKS_URL", problem: "is required when MCP_AUTH=jwt")
+        }
+        if let v = value("AUTHORIZATION_SERVERS") {
+            c.authorizationServers = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
+        } else if let issuer = c.jwtIssuer {
+            c.authorizationServers = [issuer]
+        }
+        if let v = value("AUDIT_LOG") { c.auditLog = try bool("AUDIT_LOG", v) }
+        if let v = value("AUDIT_ARGUMENTS") { c.auditArguments = try bool("AUDIT_ARGUMENTS", v) }
+        if let v = try int("RATE_LIMIT_PER_MINUTE", 1...RateLimitSpec.maxPerMinute) { c.rateLimitPerMinute = v }
         if let v = value("ALLOWED_ORIGINS") {
             c.allowedOrigins = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
         }

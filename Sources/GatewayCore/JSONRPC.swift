@@ -12,6 +12,11 @@ public enum JSONRPCCode {
     public static let circuitOpen = -32004
     /// The service is at its limit of concurrent calls and no slot freed within the queue wait.
     public static let serviceBusy = -32005
+    /// The client's calls of this tool are over its rate limit (HTTP 429, with Retry-After).
+    public static let rateLimited = -32006
+    /// No valid credential (HTTP 401), or a credential not valid for this view (HTTP 403).
+    public static let unauthorized = -32010
+    public static let forbidden = -32011
     /// 2026-07-28: `resources/read` of a URI no server has (shares its number with
     /// `downstreamTimeout`, which the handshake era's clients see for a call that took too long).
     public static let resourceNotFound = -32002

@@ -52,7 +52,7 @@ public struct ServiceLimits: Sendable, Equatable {
     }
 }
 
-public struct ValidationError: Error, Sendable, CustomStringConvertible {
+public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -42,6 +42,19 @@ public final class ToolIndex: @unchecked Sendable {
             templates = uris(record.rawTemplates, key: "uriTemplate")
         }
 
+        /// A service of a virtual server's view: the given entries (tools already renamed).
+        init(name: String, url: String, limits: ServiceLimits, entries: [Entry], prompts: [Entry], resources: [Entry], templates: [Entry]) {
+            self.name = name
+            self.url = url
+            self.limits = limits
+            self.entries = entries
+            byName = Dictionary(entries.enumerated().map { ($1.federatedName, $0) }, uniquingKeysWith: { a, _ in a })
+            self.prompts = prompts
+            promptByName = Dictionary(prompts.enumerated().map { ($1.federatedName, $0) }, uniquingKeysWith: { a, _ in a })
+            self.resources = resources
+            self.templates = templates
+        }
+
         /// Tools or prompts under `<service>__<name>` (shortened with a hash when that does not
         /// fit the name rule), first definition of a name wins, with the lookup table.
         static func named(_ raw: [UInt8], service: String, apps: Bool = false) -> ([Entry], [String: Int]) {
@@ -82,23 +95,35 @@ public final class ToolIndex: @unchecked Sendable {
     public let hidden: [String]
     /// Pages are serialized on first use, once per snapshot (loop-confined memo).
     private var pageCache: [Int: [UInt8]] = [:]
+    /// Virtual servers and tokens at this version.
+    public let access: AccessConfig
+    /// The virtual server this snapshot is the view of (nil: the whole federation).
+    public let viewName: String?
+    /// A view's tools by the name its clients use (overrides make it other than `<service>__…`).
+    let routes: [String: (service: String, index: Int)]?
+    /// Views of this snapshot, built on first use (loop-confined memo).
+    private var projections: [String: ToolIndex] = [:]
 
-    public convenience init(version: Int64, services records: [ServiceRecord], pageSize: Int) {
-        self.init(version: version, built: records.map(Service.init(record:)), pageSize: pageSize)
+    public convenience init(version: Int64, services records: [ServiceRecord], pageSize: Int, access: AccessConfig = .empty) {
+        self.init(version: version, built: records.map(Service.init(record:)), pageSize: pageSize, access: access)
     }
 
     /// A snapshot from services already built (callers may build them on several threads).
-    public convenience init(version: Int64, built: [Service], pageSize: Int) {
+    public convenience init(version: Int64, built: [Service], pageSize: Int, access: AccessConfig = .empty) {
         var services: [String: Service] = [:]
         services.reserveCapacity(built.count)
         for s in built { services[s.name] = s }
         let order = services.keys.sorted()
         self.init(version: version, services: services, order: order,
-                  counts: order.map { services[$0]!.entries.count }, pageSize: pageSize)
+                  counts: order.map { services[$0]!.entries.count }, pageSize: pageSize, access: access)
     }
 
     private init(version: Int64, services: [String: Service], order: [String], counts: [Int], pageSize: Int,
-                 view: Int = 0, hidden: [String] = []) {
+                 view: Int = 0, hidden: [String] = [], access: AccessConfig, viewName: String? = nil,
+                 routes: [String: (service: String, index: Int)]? = nil) {
+        self.access = access
+        self.viewName = viewName
+        self.routes = routes
         self.version = version
         self.view = view
         self.hidden = hidden
@@ -136,7 +161,7 @@ public final class ToolIndex: @unchecked Sendable {
         }
         let hidden = names.filter { services[$0] != nil }.sorted()
         return ToolIndex(version: version, services: services, order: keptOrder, counts: keptCounts, pageSize: pageSize,
-                         view: hidden.isEmpty ? 0 : view, hidden: hidden)
+                         view: hidden.isEmpty ? 0 : view, hidden: hidden, access: access)
     }
 
     /// The next snapshot: this one with `name` replaced by `record` (nil removes it).
@@ -161,7 +186,64 @@ public final class ToolIndex: @unchecked Sendable {
             order.remove(at: at)
             counts.remove(at: at)
         }
-        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize)
+        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access)
+    }
+
+    /// The next snapshot: this one with new virtual servers and tokens, every service shared.
+    public func replacingAccess(_ access: AccessConfig, version: Int64) -> ToolIndex {
+        precondition(view == 0 && viewName == nil, "a delta applies to the full snapshot, not a listing view")
+        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access)
+    }
+
+    /// The view of virtual server `name` (nil when there is none): the same version, listing
+    /// what its patterns select with its overrides applied; services this snapshot leaves out of
+    /// listings stay out. Built once per snapshot and name.
+    public func projection(_ name: String) -> ToolIndex? {
+        precondition(viewName == nil, "a view of a view")
+        if let p = projections[name] { return p }
+        guard let vs = access.virtualServers[name] else { return nil }
+        var routes: [String: (service: String, index: Int)] = [:]
+        var projected: [String: Service] = [:]
+        projected.reserveCapacity(services.count)
+        // Listed services first, in order, so a name two tools would take goes to the first listed.
+        let listed = Set(order)
+        for serviceName in order + services.keys.filter({ !listed.contains($0) }).sorted() {
+            let s = services[serviceName]!
+            var entries: [Entry] = []
+            for e in s.entries where vs.selects(e.federatedName) {
+                let entry = vs.override(for: e.federatedName).map { Self.overridden(e, $0) } ?? e
+                guard routes[entry.federatedName] == nil else { continue }
+                routes[entry.federatedName] = (serviceName, entries.count)
+                entries.append(entry)
+            }
+            projected[serviceName] = Service(name: s.name, url: s.url, limits: s.limits, entries: entries,
+                                             prompts: s.prompts.filter { vs.selects($0.federatedName) },
+                                             resources: s.resources.filter { vs.selects($0.federatedName) },
+                                             templates: s.templates.filter { vs.selects($0.federatedName) })
+        }
+        let p = ToolIndex(version: version, services: projected, order: order, counts: order.map { projected[$0]!.entries.count },
+                          pageSize: pageSize, view: view, hidden: hidden, access: access, viewName: name, routes: routes)
+        projections[name] = p
+        return p
+    }
+
+    /// A tool's definition with a view's override applied.
+    static func overridden(_ e: Entry, _ o: VirtualServer.Override) -> Entry {
+        guard var tool = try? JSONParser.parse(e.bytes) else { return e }
+        let name = o.name ?? e.federatedName
+        tool = tool.setting("name", .string(name))
+        if let t = o.title { tool = tool.setting("title", .string(t)) }
+        if let d = o.description { tool = tool.setting("description", .string(d)) }
+        if let a = o.annotations { tool = tool.setting("annotations", a) }
+        return Entry(federatedName: name, originalName: e.originalName, bytes: tool.serialized())
+    }
+
+    /// Whether this snapshot serves a read of `uri` (federated), whose service is `service`: always
+    /// for the whole federation; in a view, when the view selects the URI or shows a template of
+    /// that service (URIs of templates are not listed one by one).
+    public func allowsResource(_ uri: String, service: Service) -> Bool {
+        guard let viewName, let vs = access.virtualServers[viewName] else { return true }
+        return vs.selects(uri) || !service.templates.isEmpty || service.resources.contains { $0.federatedName == uri }
     }
 
     static func insertionPoint(_ order: [String], _ name: String) -> Int {
@@ -176,6 +258,10 @@ public final class ToolIndex: @unchecked Sendable {
     /// Looks a federated name up: the service is the part before the first `__` (service names
     /// cannot contain `_`, and shortening keeps that prefix).
     public func entry(named name: String) -> (service: Service, entry: Entry)? {
+        if let routes {
+            guard let (s, k) = routes[name], let service = services[s] else { return nil }
+            return (service, service.entries[k])
+        }
         let u = Array(name.utf8)
         var i = 0
         while i + 1 < u.count, !(u[i] == UInt8(ascii: "_") && u[i + 1] == UInt8(ascii: "_")) { i += 1 }

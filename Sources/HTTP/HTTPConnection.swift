@@ -10,7 +10,8 @@ import Reactor
 final class HTTPConnection: ResponseSink {
     let id: UInt64
     let fd: Int32
-    let peer: String
+    /// The client's address (IP text), read on first use: only the requests that need it pay.
+    lazy var peer: String = Self.peerAddress(fd)
     /// The server outlives its connections (it closes them all before it goes); unowned(unsafe)
     /// spares a checked retain on every access.
     private unowned(unsafe) let server: HTTPServer
@@ -33,10 +34,9 @@ final class HTTPConnection: ResponseSink {
     private var nextRequestID: UInt64 = 0
     var requestCount = 0
 
-    init(id: UInt64, fd: Int32, peer: String, server: HTTPServer) {
+    init(id: UInt64, fd: Int32, server: HTTPServer) {
         self.id = id
         self.fd = fd
-        self.peer = peer
         self.server = server
         parser = RequestParser(maxHeaderBytes: server.limits.maxHeaderBytes, maxBodyBytes: server.limits.maxBodyBytes)
         state = HTTPConnectionState(requestTimeout: server.limits.requestTimeout, idleTimeout: server.limits.idleTimeout)
@@ -323,6 +323,36 @@ final class HTTPConnection: ResponseSink {
         if let stream { stream.end() }
         if current == nil && stream == nil {
             if pendingOutput == 0 { close(reason: "shutdown") } else { state.closeWhenFlushed() }
+        }
+    }
+}
+
+extension HTTPConnection {
+    static func peerAddress(_ fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
+        }
+        guard ok else { return "unknown" }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        return withUnsafePointer(to: &storage) { p -> String in
+            switch Int32(p.pointee.ss_family) {
+            case AF_INET:
+                return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin_addr
+                    return inet_ntop(AF_INET, &a, &text, socklen_t(text.count)) != nil ? String(cString: text) : "unknown"
+                }
+            case AF_INET6:
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin6_addr
+                    return inet_ntop(AF_INET6, &a, &text, socklen_t(text.count)) != nil ? String(cString: text) : "unknown"
+                }
+            case AF_UNIX:
+                return "local"
+            default:
+                return "unknown"
+            }
         }
     }
 }

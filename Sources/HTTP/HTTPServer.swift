@@ -102,7 +102,7 @@ public final class HTTPServer {
     /// one end of a socket pair). The descriptor must be non-blocking.
     func adopt(fd: Int32) -> UInt64 {
         nextID += 1
-        let conn = HTTPConnection(id: nextID, fd: fd, peer: "", server: self)
+        let conn = HTTPConnection(id: nextID, fd: fd, server: self)
         connections[nextID] = conn
         conn.start()
         return nextID
@@ -126,7 +126,7 @@ public final class HTTPServer {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             nextID += 1
-            let conn = HTTPConnection(id: nextID, fd: fd, peer: "", server: self)
+            let conn = HTTPConnection(id: nextID, fd: fd, server: self)
             connections[nextID] = conn
             conn.start()
         }

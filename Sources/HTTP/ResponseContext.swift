@@ -30,6 +30,9 @@ public final class ResponseContext {
         startedAt = EventLoop.clock()
     }
 
+    /// The client's address ("" once it is gone).
+    public var peer: String { connection?.peer ?? "" }
+
     /// True while the client is still connected.
     public var isConnected: Bool { connection != nil && !(connection!.isClosed) }
 

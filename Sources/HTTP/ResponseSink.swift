@@ -7,6 +7,8 @@ public protocol ResponseSink: AnyObject {
     /// The connection's id (for logs).
     var id: UInt64 { get }
     var isClosed: Bool { get }
+    /// The client's address, for rate limits and audit lines of anonymous clients.
+    var peer: String { get }
     func finish(_ context: ResponseContext, response: HTTPResponse)
     func beginStream(_ context: ResponseContext, status: Int, headers: [(name: String, value: String)], stream: ResponseStream)
     func writeChunk(_ bytes: [UInt8])

@@ -7,6 +7,7 @@ import Reactor
 public final class RecordingSink: ResponseSink {
     public let id: UInt64
     public private(set) var isClosed = false
+    public var peer = "127.0.0.1"
     public private(set) var responses: [HTTPResponse] = []
     public private(set) var streamStatus: Int?
     public private(set) var streamHeaders: [(name: String, value: String)] = []

@@ -17,6 +17,8 @@ final class ListenerHub {
         /// The federated resource URIs a 2026 listen asked updates for (a handshake-era stream's
         /// come from its session's `resources/subscribe`).
         let resources: Set<String>
+        /// The virtual server it listens on (nil: `/mcp`).
+        let view: String?
     }
 
     /// Resource subscriptions of handshake-era sessions (federated URIs), whichever replica took
@@ -41,9 +43,10 @@ final class ListenerHub {
     func hasStream(session: String) -> Bool { listeners.values.contains { $0.session == session } }
 
     func add(_ stream: ResponseStream, session: String?, subscriptionID: JSON?, wants: Set<String> = allLists,
-             resources: Set<String> = []) {
+             resources: Set<String> = [], view: String? = nil) {
         let key = ObjectIdentifier(stream)
-        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID, wants: wants, resources: resources)
+        listeners[key] = Listener(stream: stream, session: session, subscriptionID: subscriptionID, wants: wants, resources: resources,
+                                  view: view)
         stream.onClose { [weak self] in
             self?.listeners[key] = nil
             self?.onResourcesChanged()
@@ -95,10 +98,18 @@ final class ListenerHub {
 
     func notifyToolsChanged() { notify("notifications/tools/list_changed") }
 
-    /// Sends `method` (a list_changed notification) to every listener that wants it.
-    func notify(_ method: String) {
+    /// The views listened on (nil: `/mcp`).
+    var views: Set<String?> { Set(listeners.values.map(\.view)) }
+
+    /// A virtual server was deleted: the streams listening on it end.
+    func endView(_ view: String) {
+        for l in listeners.values where l.view == view { l.stream.end() }
+    }
+
+    /// Sends `method` (a list_changed notification) to every listener of `view` that wants it.
+    func notify(_ method: String, view: String? = nil) {
         let plain = MCPReply.event(JSONRPC.notification(method: method).serialized())
-        for l in listeners.values where l.wants.contains(method) {
+        for l in listeners.values where l.wants.contains(method) && l.view == view {
             if let sub = l.subscriptionID {
                 let params = JSON.object([("_meta", .object([("io.modelcontextprotocol/subscriptionId", sub)]))])
                 l.stream.write(MCPReply.event(JSONRPC.notification(method: method, params: params).serialized()))
@@ -109,10 +120,10 @@ final class ListenerHub {
     }
 
     /// The list_changed notifications for what differs between two listings.
-    func notifyChanges(_ changed: (tools: Bool, resources: Bool, prompts: Bool)) {
-        if changed.tools { notify("notifications/tools/list_changed") }
-        if changed.resources { notify("notifications/resources/list_changed") }
-        if changed.prompts { notify("notifications/prompts/list_changed") }
+    func notifyChanges(_ changed: (tools: Bool, resources: Bool, prompts: Bool), view: String? = nil) {
+        if changed.tools { notify("notifications/tools/list_changed", view: view) }
+        if changed.resources { notify("notifications/resources/list_changed", view: view) }
+        if changed.prompts { notify("notifications/prompts/list_changed", view: view) }
     }
 
     private func ping() {

@@ -39,9 +39,114 @@ final class MCPEndpoint {
     }
 
     func mount(on router: Router) {
-        router.add("POST", "/mcp") { [unowned self] r, c in self.post(r, c) }
-        router.add("GET", "/mcp") { [unowned self] r, c in self.get(r, c) }
-        router.add("DELETE", "/mcp") { [unowned self] r, c in self.delete(r, c) }
+        for path in ["/mcp", "/mcp/:view"] {
+            router.add("POST", path) { [unowned self] r, c in self.admit(r, c) { scope in self.post(r, c, scope) } }
+            router.add("GET", path) { [unowned self] r, c in self.admit(r, c) { scope in self.get(r, c, scope) } }
+            router.add("DELETE", path) { [unowned self] r, c in self.admit(r, c) { scope in self.delete(r, c, scope) } }
+        }
+        for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+                     "/.well-known/oauth-protected-resource/mcp/:view"] {
+            router.add("GET", path) { [unowned self] r, c in c.send(self.resourceMetadata(r)) }
+        }
+    }
+
+    /// What a request acts on and for whom: the view's snapshot (the whole federation's on
+    /// `/mcp`), taken once when the request arrives, and the authenticated client.
+    struct Scope {
+        let view: String?
+        let principal: Principal
+        let snapshot: ToolIndex
+    }
+
+    /// Finds the view and authenticates the client (`MCP_AUTH`), then runs `next`; or answers
+    /// 404 (no such view), 401 (no valid credential) or 403 (not for this view) itself.
+    private func admit(_ http: HTTPRequest, _ context: ResponseContext, _ next: @escaping (Scope) -> Void) {
+        let view = http.parameters["view"]
+        let full = index()
+        // Authentication comes first: an unauthenticated client learns nothing of which views exist.
+        let proceed = { [unowned self] (principal: Principal) in
+            guard let view else { return next(Scope(view: nil, principal: principal, snapshot: full)) }
+            guard let projected = full.projection(view) else {
+                return context.send(MCPReply.error(404, id: .null, code: JSONRPCCode.invalidRequest,
+                                                   message: "No virtual server named \(view)", headers: self.corsHeaders(http)))
+            }
+            next(Scope(view: view, principal: principal, snapshot: projected))
+        }
+        let decision: AccessDecision
+        switch config.authMode {
+        case .none:
+            return proceed(.anonymous(context.peer))
+        case .token:
+            decision = AccessPolicy.token(AccessPolicy.bearer(http.header("authorization")), access: full.access, view: view,
+                                          nowMs: Int64(Timestamp.now * 1000))
+        case .jwt:
+            guard let jwt else { return refuse(http, context, view, .unauthorized("JWT validation is not configured")) }
+            return jwt.authenticate(AccessPolicy.bearer(http.header("authorization")), view: view,
+                                    resource: resourceURL(http, view: view)) { [weak self] decision in
+                guard let self else { return }
+                if case .allow(let principal) = decision { proceed(principal) } else { self.refuse(http, context, view, decision) }
+            }
+        }
+        if case .allow(let principal) = decision { return proceed(principal) }
+        refuse(http, context, view, decision)
+    }
+
+    /// JWT validation (`MCP_AUTH=jwt`).
+    var jwt: JWTAuthenticator?
+    /// Counts refusals by status (401/403) and calls over a rate limit.
+    var onRefused: (Int) -> Void = { _ in }
+    var onRateLimited: () -> Void = {}
+
+    private func refuse(_ http: HTTPRequest, _ context: ResponseContext, _ view: String?, _ decision: AccessDecision) {
+        let metadata = metadataURL(http, view: view)
+        let presented = http.header("authorization") != nil
+        switch decision {
+        case .allow:
+            return
+        case .unauthorized(let reason):
+            onRefused(401)
+            log(.info, "mcp request refused", [("status", "401"), ("reason", reason), ("view", view ?? "/mcp"),
+                                               ("request_id", context.requestTag)])
+            context.send(MCPReply.error(401, id: .null, code: JSONRPCCode.unauthorized, message: "Unauthorized: \(reason)",
+                                        headers: corsHeaders(http) + [("WWW-Authenticate", AccessPolicy.challenge(metadataURL: metadata, invalidToken: presented))]))
+        case .forbidden(let reason):
+            onRefused(403)
+            log(.info, "mcp request refused", [("status", "403"), ("reason", reason), ("view", view ?? "/mcp"),
+                                               ("request_id", context.requestTag)])
+            let scope = view.map { "mcp:\($0)" } ?? "mcp:*"
+            context.send(MCPReply.error(403, id: .null, code: JSONRPCCode.forbidden, message: "Forbidden: \(reason)",
+                                        headers: corsHeaders(http) + [("WWW-Authenticate",
+                                            #"Bearer error="insufficient_scope", scope="\#(scope)", resource_metadata="\#(metadata)""#)]))
+        }
+    }
+
+    /// The gateway's external base URL: `PUBLIC_URL`, else from the request's Host.
+    private func baseURL(_ http: HTTPRequest) -> String {
+        if let base = config.publicURL { return base }
+        let host = http.header("host").flatMap { h in h.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "/") }) ? h : nil }
+        return "http://" + (host ?? "\(config.host):\(config.port)")
+    }
+
+    func resourceURL(_ http: HTTPRequest, view: String?) -> String { baseURL(http) + "/mcp" + (view.map { "/" + $0 } ?? "") }
+
+    private func metadataURL(_ http: HTTPRequest, view: String?) -> String {
+        baseURL(http) + "/.well-known/oauth-protected-resource/mcp" + (view.map { "/" + $0 } ?? "")
+    }
+
+    /// RFC 9728 protected-resource metadata for `/mcp` (also at the bare well-known path) or a view.
+    private func resourceMetadata(_ http: HTTPRequest) -> HTTPResponse {
+        let view = http.parameters["view"]
+        if let view, index().access.virtualServers[view] == nil {
+            return .error(404, code: "not_found", message: "no virtual server named \(view)")
+        }
+        let scopes = view.map { ["mcp:\($0)", "mcp:*"] } ?? ["mcp:*"]
+        return .json(200, .object([
+            ("resource", .string(resourceURL(http, view: view))),
+            ("authorization_servers", .array(config.authorizationServers.map { .string($0) })),
+            ("bearer_methods_supported", .array([.string("header")])),
+            ("scopes_supported", .array(scopes.map { .string($0) })),
+            ("resource_name", .string("mcp-gateway" + (view.map { " (\($0))" } ?? ""))),
+        ]), headers: [("Access-Control-Allow-Origin", "*")])
     }
 
     static var now: Int64 { Int64(time(nil)) }
@@ -80,7 +185,7 @@ final class MCPEndpoint {
 
     // MARK: the three methods: classify, then carry out the one action
 
-    func post(_ http: HTTPRequest, _ context: ResponseContext) {
+    private func post(_ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
         var parseError: String?
         let body: JSON?
         do { body = try JSONParser.parse(http.body) } catch {
@@ -90,19 +195,19 @@ final class MCPEndpoint {
         let classified = MCPRequestClassifier.post(Self.head(http, json: true), body: body, parseError: parseError,
                                                    origins: origins, session: verify)
         if let (method, modern) = classified.observed { onRequest(method, modern) }
-        carryOut(classified.action, http, context)
+        carryOut(classified.action, http, context, scope)
     }
 
-    func get(_ http: HTTPRequest, _ context: ResponseContext) {
+    private func get(_ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
         carryOut(MCPRequestClassifier.get(Self.head(http, json: false), origins: origins, session: verify,
-                                          hasStream: { [hub] in hub.hasStream(session: $0) }), http, context)
+                                          hasStream: { [hub] in hub.hasStream(session: $0) }), http, context, scope)
     }
 
-    func delete(_ http: HTTPRequest, _ context: ResponseContext) {
-        carryOut(MCPRequestClassifier.delete(Self.head(http, json: false), origins: origins, session: verify), http, context)
+    private func delete(_ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
+        carryOut(MCPRequestClassifier.delete(Self.head(http, json: false), origins: origins, session: verify), http, context, scope)
     }
 
-    private func carryOut(_ action: MCPRequestClassifier.Action, _ http: HTTPRequest, _ context: ResponseContext) {
+    private func carryOut(_ action: MCPRequestClassifier.Action, _ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
         let cors = corsHeaders(http)
         switch action {
         case .error(let status, let id, let code, let message, let data):
@@ -119,11 +224,11 @@ final class MCPEndpoint {
             if !relay.cancel(key: key, reason: reason) { onForeignCancel(key) }
             context.send(HTTPResponse(status: 202, headers: cors))
         case .dispatch(let call):
-            dispatch(call, context, cors: cors)
+            dispatch(call, context, scope, cors: cors)
         case .openStream(let token):
             let stream = context.startStream(headers: SSE.headers + cors + [("Mcp-Session-Id", token.id)])
             stream.write(Array(": stream open\n\n".utf8))
-            hub.add(stream, session: token.id, subscriptionID: nil)
+            hub.add(stream, session: token.id, subscriptionID: nil, view: scope.view)
         case .endSession(let token):
             revoke(token)
             onRevoke(token.id)
@@ -160,26 +265,26 @@ final class MCPEndpoint {
     /// The serverInfo `_meta` entry every 2026-07-28 result carries.
     static let modernMeta = JSON.object([("io.modelcontextprotocol/serverInfo", serverInfo)])
 
-    private func dispatch(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
+    private func dispatch(_ request: Request, _ context: ResponseContext, _ scope: Scope, cors: [(name: String, value: String)]) {
         switch request.method {
         case "tools/list":
-            context.send(toolsList(request, cors: cors))
+            context.send(list(request, key: "tools", catalog: nil, scope, cors: cors))
         case "resources/list":
-            context.send(list(request, key: "resources", catalog: .resources, cors: cors))
+            context.send(list(request, key: "resources", catalog: .resources, scope, cors: cors))
         case "resources/templates/list":
-            context.send(list(request, key: "resourceTemplates", catalog: .templates, cors: cors))
+            context.send(list(request, key: "resourceTemplates", catalog: .templates, scope, cors: cors))
         case "prompts/list":
-            context.send(list(request, key: "prompts", catalog: .prompts, cors: cors))
+            context.send(list(request, key: "prompts", catalog: .prompts, scope, cors: cors))
         case "tools/call":
-            relay.call(request, context, index: index(), cors: cors)
+            call(request, context, scope, cors: cors)
         case "resources/read", "prompts/get", "completion/complete":
-            route(request, context, cors: cors)
+            route(request, context, scope, cors: cors)
         case "resources/subscribe", "resources/unsubscribe":
-            subscribe(request, context, on: request.method == "resources/subscribe", cors: cors)
+            subscribe(request, context, scope, on: request.method == "resources/subscribe", cors: cors)
         case "server/discover":
             context.send(MCPReply.result(id: request.id, discoverResult(), headers: cors))
         case "subscriptions/listen":
-            listen(request, context, cors: cors)
+            listen(request, context, scope, cors: cors)
         default:  // ping (handshake era): the classifier lets only served methods through
             context.send(MCPReply.result(id: request.id, .object([]), headers: cors))
         }
@@ -204,17 +309,15 @@ final class MCPEndpoint {
     /// tool that is gone from one whose server is down.
     static let unavailableKey = Array(#","mcp-gateway/unavailable":"#.utf8)
 
-    func toolsList(_ request: Request, cors: [(name: String, value: String)]) -> HTTPResponse {
-        list(request, key: "tools", catalog: nil, cors: cors)
-    }
-
     /// A list result from the snapshot's pre-serialized pages (tools when `catalog` is nil).
-    func list(_ request: Request, key: String, catalog: ToolIndex.Catalog?, cors: [(name: String, value: String)]) -> HTTPResponse {
-        var snapshot = index()
+    private func list(_ request: Request, key: String, catalog: ToolIndex.Catalog?, _ scope: Scope,
+                      cors: [(name: String, value: String)]) -> HTTPResponse {
+        var snapshot = scope.snapshot
         var page = 0
         if let cursor = request.params["cursor"] {
             guard let text = cursor.stringValue, let (version, p, view) = ToolIndex.decodeCursor(text),
-                  let held = version == snapshot.version && view == snapshot.view ? snapshot : retained(version, view),
+                  let held = version == snapshot.version && view == snapshot.view
+                      ? snapshot : retained(version, view).flatMap({ s in scope.view.map { s.projection($0) } ?? s }),
                   p < (catalog.map { held.pageCount($0) } ?? held.pageCount) else {
                 return MCPReply.error(200, id: request.id, code: JSONRPCCode.invalidParams, message: "Invalid cursor", headers: cors)
             }
@@ -249,15 +352,17 @@ final class MCPEndpoint {
 
     /// `resources/read`, `prompts/get` and `completion/complete`: find the owner from the federated
     /// name or URI, relay with the downstream's own, map URIs in a read's contents back.
-    private func route(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
-        let snapshot = index()
+    private func route(_ request: Request, _ context: ResponseContext, _ scope: Scope, cors: [(name: String, value: String)]) {
+        let snapshot = scope.snapshot
+        let audit = auditContext(request, context, scope)
         func refuse(_ message: String, code: Int = JSONRPCCode.invalidParams) {
             context.send(MCPReply.error(200, id: request.id, code: code, message: message, headers: cors))
         }
         switch request.method {
         case "resources/read":
             guard let uri = request.params["uri"]?.stringValue else { return refuse("params.uri must be a string") }
-            guard let (name, original) = FederatedURI.resolve(uri), let service = snapshot.service(named: name) else {
+            guard let (name, original) = FederatedURI.resolve(uri), let service = snapshot.service(named: name),
+                  snapshot.allowsResource(uri, service: service) else {
                 // 2026-07-28 names a code for it; the handshake era answers invalid params.
                 return refuse("Resource not found: \(uri)", code: request.modern ? JSONRPCCode.resourceNotFound : JSONRPCCode.invalidParams)
             }
@@ -265,12 +370,13 @@ final class MCPEndpoint {
                           params: request.params.setting("uri", .string(original)), label: original,
                           transform: { [modern = request.modern] raw in
                               RelayedResponse.federatingContents(raw, service: name, modern: modern) ?? raw
-                          }, cors: cors)
+                          }, audit: audit?.naming(uri), cors: cors)
         case "prompts/get":
             guard let name = request.params["name"]?.stringValue else { return refuse("params.name must be a string") }
             guard let (service, entry) = snapshot.prompt(named: name) else { return refuse("Unknown prompt: \(name)") }
             relay.forward(request, context, service: service, method: "prompts/get",
-                          params: request.params.setting("name", .string(entry.originalName)), label: entry.originalName, cors: cors)
+                          params: request.params.setting("name", .string(entry.originalName)), label: entry.originalName,
+                          audit: audit?.naming(name), cors: cors)
         default:  // completion/complete
             let ref = request.params["ref"] ?? .null
             switch ref["type"]?.stringValue {
@@ -283,7 +389,7 @@ final class MCPEndpoint {
                               label: entry.originalName, cors: cors)
             case "ref/resource":
                 guard let uri = ref["uri"]?.stringValue, let (name, original) = FederatedURI.resolve(uri),
-                      let service = snapshot.service(named: name) else {
+                      let service = snapshot.service(named: name), snapshot.allowsResource(uri, service: service) else {
                     return refuse("Unknown resource template: \(ref["uri"]?.stringValue ?? "")")
                 }
                 relay.forward(request, context, service: service, method: "completion/complete",
@@ -304,14 +410,15 @@ final class MCPEndpoint {
 
     /// `resources/subscribe` / `resources/unsubscribe` (handshake era): updates arrive on the
     /// session's GET stream, whichever replica holds it.
-    private func subscribe(_ request: Request, _ context: ResponseContext, on: Bool, cors: [(name: String, value: String)]) {
+    private func subscribe(_ request: Request, _ context: ResponseContext, _ scope: Scope, on: Bool, cors: [(name: String, value: String)]) {
         func refuse(_ code: Int, _ message: String) {
             context.send(MCPReply.error(200, id: request.id, code: code, message: message, headers: cors))
         }
         guard let session = request.session?.id else { return refuse(JSONRPCCode.invalidRequest, "resources/subscribe needs a session") }
         guard let uri = request.params["uri"]?.stringValue else { return refuse(JSONRPCCode.invalidParams, "params.uri must be a string") }
         if on {
-            guard let (name, _) = FederatedURI.resolve(uri), index().service(named: name) != nil else {
+            guard let (name, _) = FederatedURI.resolve(uri), let service = scope.snapshot.service(named: name),
+                  scope.snapshot.allowsResource(uri, service: service) else {
                 return refuse(JSONRPCCode.invalidParams, "Resource not found: \(uri)")
             }
             let mine = hub.sessionResources[session] ?? []
@@ -329,7 +436,7 @@ final class MCPEndpoint {
         context.send(MCPReply.result(id: request.id, .object([]), headers: cors))
     }
 
-    private func listen(_ request: Request, _ context: ResponseContext, cors: [(name: String, value: String)]) {
+    private func listen(_ request: Request, _ context: ResponseContext, _ scope: Scope, cors: [(name: String, value: String)]) {
         let wanted = request.params["notifications"]
         var honored: [(String, JSON)] = []
         var wants = Set<String>()
@@ -340,9 +447,9 @@ final class MCPEndpoint {
             wants.insert(method)
         }
         // Resource subscriptions: the URIs of registered services (at most the per-session cap).
-        let snapshot = index()
-        let resources = (wanted?["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue).filter {
-            FederatedURI.resolve($0).map { snapshot.service(named: $0.service) != nil } ?? false
+        let snapshot = scope.snapshot
+        let resources = (wanted?["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue).filter { uri in
+            FederatedURI.resolve(uri).flatMap { snapshot.service(named: $0.service) }.map { snapshot.allowsResource(uri, service: $0) } ?? false
         }.prefix(Self.maxSubscriptionsPerSession)
         if !resources.isEmpty { honored.append(("resourceSubscriptions", .array(resources.map { .string($0) }))) }
         let stream = context.startStream(headers: SSE.headers + cors)
@@ -351,7 +458,57 @@ final class MCPEndpoint {
             ("notifications", .object(honored)),
         ]))
         stream.write(MCPReply.event(ack.serialized()))
-        if !honored.isEmpty { hub.add(stream, session: nil, subscriptionID: request.id, wants: wants, resources: Set(resources)) }
+        if !honored.isEmpty {
+            hub.add(stream, session: nil, subscriptionID: request.id, wants: wants, resources: Set(resources), view: scope.view)
+        }
+    }
+
+    // MARK: tools/call: rate limits and audit
+
+    /// How many replicas share each rate limit (the budget is divided among them).
+    var liveReplicas: () -> Int = { 1 }
+    private var limiter = RateLimiter()
+
+    private func call(_ request: Request, _ context: ResponseContext, _ scope: Scope, cors: [(name: String, value: String)]) {
+        let audit = auditContext(request, context, scope)
+        let name = request.params["name"]?.stringValue
+        let viewLimit = scope.view.flatMap { scope.snapshot.access.virtualServers[$0]?.perMinute }
+        if let name, let perMinute = [scope.principal.perMinute, viewLimit, config.rateLimitPerMinute].compactMap({ $0 }).min() {
+            let key = scope.principal.label + "|" + (scope.view ?? "") + "|" + name
+            if case .limited(let retryAfter) = limiter.take(key, perMinute: perMinute, replicas: liveReplicas(), now: EventLoop.main.now) {
+                onRateLimited()
+                let seconds = max(1, Int(retryAfter.rounded(.up)))
+                if let audit { relay.audit?(audit.naming(name), "tools/call", "", "rate_limited", 0) }
+                return context.send(MCPReply.error(429, id: request.id, code: JSONRPCCode.rateLimited,
+                                                   message: "Rate limit of \(perMinute) calls per minute for \(name) reached; retry in \(seconds)s",
+                                                   data: .object([("retryAfterMs", .int(Int(retryAfter * 1000))), ("limitPerMinute", .int(perMinute))]),
+                                                   headers: cors + [("Retry-After", String(seconds))]))
+            }
+        }
+        relay.call(request, context, index: scope.snapshot, audit: audit, cors: cors)
+    }
+
+    /// Who asked for what, for the audit line (nil when audit lines are off).
+    private func auditContext(_ request: Request, _ context: ResponseContext, _ scope: Scope) -> AuditContext? {
+        guard config.auditLog else { return nil }
+        return AuditContext(who: scope.principal.label, view: scope.view ?? "/mcp", requestTag: context.requestTag,
+                            rpcID: request.id.text, name: "",
+                            arguments: config.auditArguments ? request.params["arguments"].map { $0.serialized() } : nil)
+    }
+
+    /// After a new snapshot: `list_changed` to each view's listeners for what changed in that view.
+    func notifyListChanges(from old: ToolIndex, to new: ToolIndex) {
+        for view in hub.views {
+            guard let view else {
+                hub.notifyChanges(new.changedLists(since: old), view: nil)
+                continue
+            }
+            switch (old.projection(view), new.projection(view)) {
+            case (let a?, let b?): hub.notifyChanges(b.changedLists(since: a), view: view)
+            case (nil, _?): hub.notifyChanges((true, true, true), view: view)
+            case (_, nil): hub.endView(view)  // the virtual server is gone: its streams end
+            }
+        }
     }
 
     /// Ends a session here (also called when another replica announces the end).

@@ -40,6 +40,8 @@ final class ToolCall {
     /// how the downstream's response bytes are rewritten before the caller's id goes in.
     let method: String
     private let transform: (([UInt8]) -> [UInt8])?
+    /// Who asked, for the audit line when the call ends (nil: audit lines are off).
+    var audit: AuditContext?
 
     var service: String { lifecycle.service }
     var isFinished: Bool { lifecycle.isFinished }

@@ -18,6 +18,8 @@ final class ToolCallRelay {
     private var inflight: [String: ToolCall] = [:]
     private var nextToken = 0
     var metrics: (String, String, Double) -> Void = { _, _, _ in }
+    /// One audit line per relayed call: (who and what, method, service, outcome, seconds).
+    var audit: ((AuditContext, String, String, String, Double) -> Void)?
 
     init(pool: DownstreamPool, log: Log, timeout: Double, queueWait: Double = 1) {
         self.pool = pool
@@ -29,29 +31,33 @@ final class ToolCallRelay {
     /// Calls that can still be cancelled by key.
     var cancellableCount: Int { inflight.count }
 
-    func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, cors: [(name: String, value: String)]) {
+    func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, audit: AuditContext? = nil,
+              cors: [(name: String, value: String)]) {
         let id = request.id
         guard let name = request.params["name"]?.stringValue else {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "params.name must be a string", headers: cors))
             return
         }
         guard let (service, entry) = index.entry(named: name) else {
+            if let audit { self.audit?(audit.naming(name), "tools/call", "", "unknown", 0) }
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
         forward(request, context, service: service, method: "tools/call", params: request.params.setting("name", .string(entry.originalName)),
-                label: entry.originalName, cors: cors)
+                label: entry.originalName, audit: audit?.naming(name), cors: cors)
     }
 
     /// Relays `method` with `params` (already naming the downstream's own tool, prompt or URI) to
     /// `service`, under its circuit breaker, concurrency limit and timeout, on its pooled session.
     /// `transform` rewrites the downstream's response bytes before the caller's id goes in.
     func forward(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: ToolIndex.Service, method: String,
-                 params: JSON, label: String, transform: (([UInt8]) -> [UInt8])? = nil, cors: [(name: String, value: String)]) {
+                 params: JSON, label: String, transform: (([UInt8]) -> [UInt8])? = nil, audit: AuditContext? = nil,
+                 cors: [(name: String, value: String)]) {
         let id = request.id
         if case .reject(let retryAt) = pool.monitor.admit(service.name) {
             let seconds = max(0, retryAt - EventLoop.main.now)
             metrics(service.name, "rejected", 0)
+            if let audit { self.audit?(audit, method, service.name, "rejected", 0) }
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.circuitOpen,
                                         message: "Service \(service.name) is unavailable (circuit open); retrying in \(Int(seconds.rounded(.up)))s",
                                         data: .object([("service", .string(service.name)), ("retryAfterMs", .int(Int(seconds * 1000)))]),
@@ -63,15 +69,16 @@ final class ToolCallRelay {
         // No limit and none being counted (the usual case): start now, without the limiter's closures.
         if limits.maxConcurrent == nil, !limiter.isCounting(service.name) {
             return begin(request, context, service: service.name, url: url, method: method, params: params, label: label,
-                         transform: transform, timeout: limits.timeout(default: timeout), slot: .uncounted, cors: cors)
+                         transform: transform, timeout: limits.timeout(default: timeout), slot: .uncounted, audit: audit, cors: cors)
         }
         let cors = cors
         limiter.enter(service: service.name, limit: limits.maxConcurrent, onClose: context.onClose, start: { [weak self] slot in
             guard let self else { return }
             self.begin(request, context, service: service.name, url: url, method: method, params: params, label: label,
-                       transform: transform, timeout: limits.timeout(default: self.timeout), slot: slot, cors: cors)
+                       transform: transform, timeout: limits.timeout(default: self.timeout), slot: slot, audit: audit, cors: cors)
         }, refuse: { [weak self] in
             self?.metrics(service.name, "busy", 0)
+            if let audit { self?.audit?(audit, method, service.name, "busy", 0) }
             let limit = limits.maxConcurrent ?? 0
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.serviceBusy,
                                         message: "Service \(service.name) is at its limit of \(limit) concurrent calls; retry later",
@@ -83,7 +90,7 @@ final class ToolCallRelay {
     /// Starts the call once it holds a slot (or needs none).
     private func begin(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: String, url: String, method: String,
                        params: JSON, label: String, transform: (([UInt8]) -> [UInt8])?,
-                       timeout: Double, slot: CallLimiter.Slot, cors: [(name: String, value: String)]) {
+                       timeout: Double, slot: CallLimiter.Slot, audit: AuditContext?, cors: [(name: String, value: String)]) {
         let id = request.id
         // Downstream params: the original name; our own progress token; no modern-era _meta.
         var params = params
@@ -108,6 +115,7 @@ final class ToolCallRelay {
                             caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
                                           progressToken: clientToken, downstreamToken: ourToken),
                             context: context, stream: stream, method: method, transform: transform, slot: slot)
+        call.audit = audit
         if let key { inflight[key] = call }
         call.start(params: params.serialized())
     }
@@ -117,6 +125,7 @@ final class ToolCallRelay {
         if let key = call.key, inflight[key] === call { inflight[key] = nil }
         if call.slot == .counted { limiter.leave(service: call.service) }
         metrics(call.service, outcome.rawValue, seconds)
+        if let a = call.audit { audit?(a, call.method, call.service, outcome.rawValue, seconds) }
         switch (outcome, failure) {
         case (.ok, _), (.error, .rpc?): pool.monitor.succeeded(call.service, latency: seconds)
         case (.timeout, _): pool.monitor.failed(call.service, error: "tool call timed out")

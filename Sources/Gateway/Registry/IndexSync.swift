@@ -59,19 +59,24 @@ final class IndexSync {
             log(.warn, "ignored malformed registry event")
             return
         }
-        apply(version: Int64(version), previous: event["previous"]?.intValue.map(Int64.init), service: event["service"]?.stringValue)
+        let service = event["scope"]?.stringValue == "access" ? AccessConfig.changeKey : event["service"]?.stringValue
+        apply(version: Int64(version), previous: event["previous"]?.intValue.map(Int64.init), service: service)
     }
 
     /// A change committed here: patched in with the stored row we already hold, or (when this
     /// snapshot is not at `previous`) after a full reload — either way before the caller replies.
-    func applyLocal(_ change: RegistryChange, record: ServiceRecord?) async {
+    func applyLocal(_ change: RegistryChange, record: ServiceRecord?, access: AccessConfig? = nil) async {
         let index = current()
         switch machine.localChange(version: change.version, previous: change.previous, current: index.version) {
         case .skip:
             return
         case .applyDelta:
             let started = EventLoop.clock()
-            install(index.replacing(change.service, with: record, version: change.version))
+            if let access {
+                install(index.replacingAccess(access, version: change.version))
+            } else {
+                install(index.replacing(change.service, with: record, version: change.version))
+            }
             deltaApplied(change.service, version: change.version, started: started, origin: "local")
         case .reloadFirst:
             _ = await fullReload()
@@ -96,10 +101,13 @@ final class IndexSync {
             spawn { [self] in
                 let started = EventLoop.clock()
                 do {
-                    let record = try await store.service(named: service)
+                    // A change of virtual servers or tokens reads them all (a few rows); else one service's row.
+                    let access = service == AccessConfig.changeKey ? try await store.accessConfig() : nil
+                    let record = access == nil ? try await store.service(named: service) : nil
                     let (install, then) = machine.deltaRowRead(previous: previous, current: current().version)
                     if install {
-                        self.install(current().replacing(service, with: record, version: version))
+                        self.install(access.map { current().replacingAccess($0, version: version) }
+                                     ?? current().replacing(service, with: record, version: version))
                         deltaApplied(service, version: version, started: started, origin: "event")
                     }
                     carryOut(then)
@@ -163,6 +171,7 @@ final class IndexSync {
         do {
             let version = try await store.version()
             let services = try await store.services()
+            let access = try await store.accessConfig()
             let fetched = EventLoop.clock()
             // Building a snapshot of 100k tools takes ~170 ms of CPU: done on a worker thread, so
             // the loop keeps answering (from the current snapshot) meanwhile.
@@ -172,7 +181,7 @@ final class IndexSync {
             async let a = Self.builders[0].run { first.map(ToolIndex.Service.init(record:)) }
             async let b = Self.builders[1].run { second.map(ToolIndex.Service.init(record:)) }
             let built = try await a + b
-            let next = ToolIndex(version: version, built: built, pageSize: pageSize)
+            let next = ToolIndex(version: version, built: built, pageSize: pageSize, access: access)
             let builtAt = EventLoop.clock()
             install(next)
             releaseFreedMemory()

@@ -24,7 +24,7 @@ public final class PostgresRegistryStore: RegistryStore {
     public var isHealthy: Bool { pool.isHealthy }
 
     private static let timestamp = #"to_char(%@ AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
-    private static func ts(_ column: String) -> String { timestamp.replacingOccurrences("%@", column) }
+    fileprivate static func ts(_ column: String) -> String { timestamp.replacingOccurrences("%@", column) }
 
     private static let serviceColumns = "s.id, s.name, s.url, \(ts("s.created_at")) AS created_at, \(ts("s.updated_at")) AS updated_at, s.call_timeout_ms, s.max_concurrent"
     private static let selectServices = """
@@ -35,7 +35,7 @@ public final class PostgresRegistryStore: RegistryStore {
         WHERE s.deleted_at IS NULL
         """
 
-    private func run<T>(_ body: () async throws -> T) async throws(StoreError) -> T {
+    fileprivate func run<T>(_ body: () async throws -> T) async throws(StoreError) -> T {
         do {
             return try await body()
         } catch let e as StoreError {
@@ -141,13 +141,13 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     /// Locks the version row (ordering this mutation after any concurrent one) and returns it.
-    private func lockVersion(_ conn: PGConnection) async throws -> Int64 {
+    fileprivate func lockVersion(_ conn: PGConnection) async throws -> Int64 {
         let rows = try await conn.query("SELECT version FROM registry_version WHERE id = 1 FOR UPDATE")
         return Int64(rows.rows.first?[0] ?? "0") ?? 0
     }
 
     /// Bumps the version to max(previous + 1, now in ms), in the caller's transaction.
-    private func bumpVersion(_ conn: PGConnection) async throws -> Int64 {
+    fileprivate func bumpVersion(_ conn: PGConnection) async throws -> Int64 {
         let rows = try await conn.query("""
             UPDATE registry_version
             SET version = GREATEST(version + 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint), updated_at = now()
@@ -275,6 +275,55 @@ public final class PostgresRegistryStore: RegistryStore {
                 ServiceChange(id: Int64(rows[i, "id"] ?? "0") ?? 0, service: rows[i, "service_name"] ?? name,
                               version: Int64(rows[i, "version"] ?? "0") ?? 0, action: rows[i, "action"] ?? "",
                               cause: rows[i, "cause"] ?? "", at: rows[i, "at"] ?? "", diff: rows.bytes(i, "diff") ?? Array("{}".utf8))
+            }
+        }
+    }
+}
+
+extension PostgresRegistryStore {
+    private static let selectServers = "SELECT name, definition, \(ts("created_at")), \(ts("updated_at")) FROM virtual_servers WHERE deleted_at IS NULL ORDER BY name"
+    private static let selectTokens = """
+        SELECT id, name, token_hash, virtual_servers, expires_at_ms, rate_per_minute, \(ts("created_at"))
+        FROM access_tokens WHERE revoked_at IS NULL ORDER BY created_at, id
+        """
+
+    public func accessConfig() async throws(StoreError) -> AccessConfig {
+        try await run {
+            let servers = try await pool.query(Self.selectServers)
+            let tokens = try await pool.query(Self.selectTokens)
+            return AccessMutation.config(servers: servers.rows, tokens: tokens.rows)
+        }
+    }
+
+    public func mutateAccess(_ mutation: AccessMutation) async throws(StoreError) -> RegistryChange {
+        try await run {
+            try await pool.transaction { conn in
+                let previous = try await lockVersion(conn)
+                let affected: Int
+                switch mutation {
+                case .createVirtualServer(let vs):
+                    affected = try await conn.query("INSERT INTO virtual_servers (name, definition) VALUES ($1, $2)",
+                                                    [vs.name, vs.definition.text]).affected
+                case .replaceVirtualServer(let vs):
+                    affected = try await conn.query("""
+                        UPDATE virtual_servers SET definition = $2, updated_at = now() WHERE name = $1 AND deleted_at IS NULL
+                        """, [vs.name, vs.definition.text]).affected
+                case .deleteVirtualServer(let name):
+                    affected = try await conn.query("""
+                        UPDATE virtual_servers SET deleted_at = now(), updated_at = now() WHERE name = $1 AND deleted_at IS NULL
+                        """, [name]).affected
+                case .createToken(let t):
+                    affected = try await conn.query("""
+                        INSERT INTO access_tokens (id, name, token_hash, virtual_servers, expires_at_ms, rate_per_minute)
+                        VALUES ($1, $2, $3, $4, $5, $6)
+                        """, [t.id, t.name, t.hash, AccessMutation.viewsJSON(t), t.expiresAt.map(String.init), t.perMinute.map(String.init)]).affected
+                case .revokeToken(let id):
+                    affected = try await conn.query("UPDATE access_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                                                    [id]).affected
+                }
+                guard affected > 0 else { throw mutation.notFound }
+                let version = try await bumpVersion(conn)
+                return RegistryChange(version: version, previous: previous, action: mutation.action, service: AccessConfig.changeKey)
             }
         }
     }

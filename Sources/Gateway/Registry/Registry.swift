@@ -116,6 +116,28 @@ final class Registry {
         }
     }
 
+    /// Called after a committed change of virtual servers or tokens, with them as stored now (nil
+    /// when they could not be read back: the index then reloads), before the admin reply.
+    var onAccessChange: (RegistryChange, AccessConfig?) async -> Void = { _, _ in }
+
+    func accessConfig() async throws(AdminError) -> AccessConfig {
+        do { return try await store.accessConfig() } catch { throw AdminError(error) }
+    }
+
+    /// Stores a change of virtual servers or tokens, installs it here, then signals the replicas.
+    func mutateAccess(_ mutation: AccessMutation) async throws(AdminError) -> (RegistryChange, String) {
+        let change: RegistryChange
+        do { change = try await store.mutateAccess(mutation) } catch {
+            if case .conflict = error, case .createVirtualServer(let vs) = mutation {
+                throw AdminError.conflict("a virtual server named \(vs.name) already exists")
+            }
+            throw AdminError(error)
+        }
+        log(.info, "access changed", [("action", mutation.action), ("version", String(change.version))])
+        await onAccessChange(change, try? await store.accessConfig())
+        return (change, await signal.publish(change))
+    }
+
     func history(name: String, limit: Int) async throws(AdminError) -> [ServiceChange] {
         do { return try await store.history(name: name, limit: limit) } catch { throw AdminError(error) }
     }

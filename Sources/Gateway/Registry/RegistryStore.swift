@@ -40,6 +40,10 @@ public protocol RegistryStore: AnyObject {
     func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
     /// The newest `limit` history entries of `name` (live or deleted), newest first.
     func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange]
+    /// Live virtual servers and unrevoked tokens.
+    func accessConfig() async throws(StoreError) -> AccessConfig
+    /// One change to virtual servers or tokens with its version bump, in one transaction.
+    func mutateAccess(_ mutation: AccessMutation) async throws(StoreError) -> RegistryChange
 }
 
 /// Turns the stored definitions a mutation replaces (a JSON array's bytes, nil when none) into the

@@ -135,9 +135,13 @@ public final class ReplicaBus {
         return redis.isReady ? "up" : "down"
     }
 
+    /// `{version, previous, action, service}`; a change of virtual servers or tokens names no
+    /// service and carries `"scope":"access"` instead.
     static func eventJSON(_ change: RegistryChange) -> JSON {
-        .object([("version", .number(String(change.version))), ("previous", .number(String(change.previous))),
-                 ("action", .string(change.action)), ("service", .string(change.service))])
+        let access = change.service == AccessConfig.changeKey
+        return .object([("version", .number(String(change.version))), ("previous", .number(String(change.previous))),
+                        ("action", .string(change.action)), ("service", access ? .null : .string(change.service))]
+                       + (access ? [("scope", .string("access"))] : []))
     }
 
     /// Publishes a committed change. Returns "published", "pending" (Redis down: caught up later)

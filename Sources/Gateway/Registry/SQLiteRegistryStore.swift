@@ -145,7 +145,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     /// Raises the version to max(previous + 1, now in ms) inside the caller's transaction.
-    nonisolated private static func bump(_ db: SQLiteDatabase) throws -> (Int64, Int64) {
+    nonisolated fileprivate static func bump(_ db: SQLiteDatabase) throws -> (Int64, Int64) {
         let previous = Int64(try db.query("SELECT version FROM registry_version WHERE id = 1").rows.first?[0] ?? "0") ?? 0
         let rows = try db.query("""
             UPDATE registry_version
@@ -248,6 +248,45 @@ public final class SQLiteRegistryStore: RegistryStore {
                 ServiceChange(id: Int64(r[0] ?? "0") ?? 0, service: r[1] ?? name, version: Int64(r[2] ?? "0") ?? 0,
                               action: r[3] ?? "", cause: r[4] ?? "", at: r[5] ?? "", diff: Array((r[6] ?? "{}").utf8))
             }
+        }
+    }
+
+    nonisolated private static let selectServers =
+        "SELECT name, definition, created_at, updated_at FROM virtual_servers WHERE deleted_at IS NULL ORDER BY name"
+    nonisolated private static let selectTokens = """
+        SELECT id, name, token_hash, virtual_servers, expires_at_ms, rate_per_minute, created_at
+        FROM access_tokens WHERE revoked_at IS NULL ORDER BY created_at, id
+        """
+
+    public func accessConfig() async throws(StoreError) -> AccessConfig {
+        try await run { db in
+            AccessMutation.config(servers: try db.query(Self.selectServers).rows, tokens: try db.query(Self.selectTokens).rows)
+        }
+    }
+
+    public func mutateAccess(_ mutation: AccessMutation) async throws(StoreError) -> RegistryChange {
+        try await transaction { db in
+            switch mutation {
+            case .createVirtualServer(let vs):
+                _ = try db.query("INSERT INTO virtual_servers (name, definition) VALUES (?1, ?2)", [vs.name, vs.definition.text])
+            case .replaceVirtualServer(let vs):
+                _ = try db.query("UPDATE virtual_servers SET definition = ?2, updated_at = \(Self.now) WHERE name = ?1 AND deleted_at IS NULL",
+                                 [vs.name, vs.definition.text])
+            case .deleteVirtualServer(let name):
+                _ = try db.query("""
+                    UPDATE virtual_servers SET deleted_at = \(Self.now), updated_at = \(Self.now) WHERE name = ?1 AND deleted_at IS NULL
+                    """, [name])
+            case .createToken(let t):
+                _ = try db.query("""
+                    INSERT INTO access_tokens (id, name, token_hash, virtual_servers, expires_at_ms, rate_per_minute)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    """, [t.id, t.name, t.hash, AccessMutation.viewsJSON(t), t.expiresAt.map(String.init), t.perMinute.map(String.init)])
+            case .revokeToken(let id):
+                _ = try db.query("UPDATE access_tokens SET revoked_at = \(Self.now) WHERE id = ?1 AND revoked_at IS NULL", [id])
+            }
+            guard db.changes > 0 else { throw mutation.notFound }
+            let (version, previous) = try Self.bump(db)
+            return RegistryChange(version: version, previous: previous, action: mutation.action, service: AccessConfig.changeKey)
         }
     }
 }
