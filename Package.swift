@@ -16,6 +16,7 @@ let package = Package(
         // C: system libraries and a logic-free shim for what Swift cannot import.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "CGatewayShims",
             linkerSettings: [
@@ -29,8 +30,9 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CGatewayShims"], swiftSettings: swiftSettings),
         // HTTP/1.1 server on the loop (http-parser).
         .target(name: "HTTP", dependencies: ["Reactor", "GatewayCore", "CGatewayShims"], swiftSettings: swiftSettings),
-        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi), SQLite.
-        .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ", "CSQLite"], swiftSettings: swiftSettings),
+        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi), SQLite, JWT
+        // signatures (libcrypto).
+        .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ", "CSQLite", "CCrypto"], swiftSettings: swiftSettings),
         // The application: admin API, /mcp, registry.
         .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
         .executableTarget(name: "mcp-gateway", dependencies: ["Gateway", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
@@ -38,7 +40,7 @@ let package = Package(
         // The I/O shells, driven on the real loop without sockets: a loop thread for tests, a
         // recording response sink, a scripted downstream transport.
         .target(name: "LoopTesting", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], path: "Tests/LoopTesting", swiftSettings: swiftSettings),
-        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor", "HTTP", "GatewayCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor", "HTTP", "GatewayCore", "CCrypto"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LoopTesting", "Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "LoopTesting", "HTTP", "Drivers", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
     ]

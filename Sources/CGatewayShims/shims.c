@@ -31,4 +31,6 @@ CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void 
 
 int gw_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 int gw_sock_nonblock_cloexec(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }
+int gw_evp_pkey_public_key_selection(void) { return EVP_PKEY_PUBLIC_KEY; }
+
 int gw_malloc_trim(void) { return malloc_trim(0); }

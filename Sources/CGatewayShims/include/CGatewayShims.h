@@ -1,5 +1,6 @@
 // Re-exports of what Swift cannot import directly: libev's function-like macros, hiredis's
-// header-only libev adapter, curl's variadic option setters, accept4. No logic lives here.
+// header-only libev adapter, curl's variadic option setters, accept4, OpenSSL's composite selection
+// macros. No logic lives here.
 #ifndef CGATEWAYSHIMS_H
 #define CGATEWAYSHIMS_H
 
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <malloc.h>
+#include <openssl/evp.h>
 
 // libev
 struct ev_loop *gw_ev_default_loop(void);
@@ -45,6 +47,9 @@ CURLMcode gw_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v);
 CURLMcode gw_curl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v);
 CURLMcode gw_curl_multi_setopt_socket_cb(CURLM *m, int (*cb)(CURL *, curl_socket_t, int, void *, void *));
 CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void *));
+
+// OpenSSL: what EVP_PKEY_fromdata imports (the macro ORs other macros, which Swift cannot import)
+int gw_evp_pkey_public_key_selection(void);
 
 // memory
 int gw_malloc_trim(void);
