@@ -47,6 +47,10 @@ struct GatewayComponents {
         mcp.onRequest = { [metrics] method, modern in metrics.mcp(method: method, modern: modern) }
         mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
         mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
+        if config.authMode == .jwt, let jwks = config.jwksURL {
+            mcp.jwt = JWTAuthenticator(jwksURL: jwks, issuer: config.jwtIssuer, audience: config.jwtAudience,
+                                       scopeClaim: config.jwtScopeClaim, minRefreshInterval: config.jwksMinRefreshInterval, log: log)
+        }
         mcp.onRefused = { [metrics] status in metrics.authRefusals.inc([String(status)]) }
         mcp.onRateLimited = { [metrics] in metrics.rateLimited.inc() }
         if config.auditLog {

@@ -86,6 +86,8 @@ public struct Configuration: Sendable {
     /// nil: the resource's own URL (`PUBLIC_URL` + the path asked for).
     public var jwtAudience: String?
     public var jwtScopeClaim = "scope"
+    /// The shortest time between two JWKS fetches asked for by unknown `kid`s (seconds).
+    public var jwksMinRefreshInterval = 30
     /// The gateway's external base URL (`https://mcp.example.com`), for the protected-resource
     /// metadata and the JWT audience; nil: taken from each request's Host header.
     public var publicURL: String?
@@ -212,6 +214,7 @@ public struct Configuration: Sendable {
         c.jwtIssuer = value("JWT_ISSUER")
         c.jwtAudience = value("JWT_AUDIENCE")
         if let v = value("JWT_SCOPE_CLAIM") { c.jwtScopeClaim = v }
+        if let v = try int("JWKS_MIN_REFRESH_INTERVAL", 1...3600) { c.jwksMinRefreshInterval = v }
         c.publicURL = value("PUBLIC_URL").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         if c.authMode == .jwt && c.jwksURL == nil {
             throw ConfigurationError(variable: "JWKS_URL", problem: "is required when MCP_AUTH=jwt")
