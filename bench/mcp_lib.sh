@@ -92,3 +92,29 @@ start_echo() {
     ECHO_MCP="http://127.0.0.1:$port/mcp"
     log "echo server bench/echo_mcp.py ($("$ECHO_PYTHON" -V 2>&1)) on 127.0.0.1:$port (pid $ECHO_PID, cpu $CLIENT_CPU)"
 }
+
+# ---------------------------------------------------------------- wrk
+# cpu_ns PID...: time on CPU of the processes so far, in ns (/proc/<pid>/schedstat; 0 if missing).
+cpu_ns() {
+    local pid total=0 t
+    for pid in "$@"; do
+        t=$(awk '{print $1}' "/proc/$pid/schedstat" 2>/dev/null) || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+# run_wrk NAME URL SCRIPT CONNECTIONS DURATION [PID_A [PID_B]]: sets R_RPS, R_P50, R_P99 (ms),
+# and R_CPU_A / R_CPU_B: CPU time (user + system) of those processes per request, in µs.
+run_wrk() {
+    local name=$1 url=$2 script=$3 conns=$4 duration=$5 pid_a=${6:-} pid_b=${7:-} a0 b0 a1 b1 requests
+    a0=$(cpu_ns $pid_a) b0=$(cpu_ns $pid_b)
+    wrk_run "$name" -t1 -c"$conns" -d"${duration}s" --latency -s "$script" "$url"
+    a1=$(cpu_ns $pid_a) b1=$(cpu_ns $pid_b)
+    requests=$(awk '/ requests in / {print $1}' "$WRK_OUT")
+    R_CPU_A=$(awk -v d=$((a1 - a0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
+    R_CPU_B=$(awk -v d=$((b1 - b0)) -v n="${requests:-0}" 'BEGIN {if (n > 0) printf "%.1f", d / 1000 / n; else print "-"}')
+    wrk_parse "$name"
+    if [ -n "$R_WRK_ERRORS" ]; then R_ERRORS="$R_ERRORS $name($R_WRK_ERRORS)"; fi
+}
+R_ERRORS=
