@@ -51,6 +51,14 @@ struct GatewayComponents {
             mcp.jwt = JWTAuthenticator(jwksURL: jwks, issuer: config.jwtIssuer, audience: config.jwtAudience,
                                        scopeClaim: config.jwtScopeClaim, minRefreshInterval: config.jwksMinRefreshInterval, log: log)
         }
+        if let endpoint = config.otlpEndpoint {
+            let tracer = Tracer(endpoint: endpoint, log: log)
+            mcp.tracer = tracer
+            relay.tracer = tracer
+            metrics.registry.gauge("mcp_gateway_trace_spans_dropped", "Spans dropped because the export queue was full.") { Double(tracer.dropped) }
+            metrics.registry.gauge("mcp_gateway_trace_spans_exported", "Spans the collector accepted.") { Double(tracer.exported) }
+            metrics.registry.gauge("mcp_gateway_trace_export_failures", "Span batches the collector refused or did not answer.") { Double(tracer.failedBatches) }
+        }
         mcp.onRefused = { [metrics] status in metrics.authRefusals.inc([String(status)]) }
         mcp.onRateLimited = { [metrics] in metrics.rateLimited.inc() }
         if config.auditLog {

@@ -98,6 +98,8 @@ public struct Configuration: Sendable {
     public var auditArguments = false
     /// Calls per minute per client and tool when neither its token nor its view sets a limit.
     public var rateLimitPerMinute: Int?
+    /// OTLP/HTTP collector for traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); nil: tracing off.
+    public var otlpEndpoint: String?
 
     public init() {}
 
@@ -223,6 +225,10 @@ public struct Configuration: Sendable {
             c.authorizationServers = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
         } else if let issuer = c.jwtIssuer {
             c.authorizationServers = [issuer]
+        }
+        if let v = value("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            if let problem = Validation.serviceURLProblem(v) { throw ConfigurationError(variable: "OTEL_EXPORTER_OTLP_ENDPOINT", problem: problem) }
+            c.otlpEndpoint = v
         }
         if let v = value("AUDIT_LOG") { c.auditLog = try bool("AUDIT_LOG", v) }
         if let v = value("AUDIT_ARGUMENTS") { c.auditArguments = try bool("AUDIT_ARGUMENTS", v) }

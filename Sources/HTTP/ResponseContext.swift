@@ -18,6 +18,14 @@ public final class ResponseContext {
     public let startedAt: Double
     private var closeHandlers: [() -> Void] = []
     let isHead: Bool
+    /// Runs once when the exchange is over: the response sent, a stream ended, or the client gone.
+    public var onFinish: (() -> Void)?
+
+    private func finished() {
+        guard let f = onFinish else { return }
+        onFinish = nil
+        f()
+    }
 
     public init(connection: any ResponseSink, requestID: UInt64, request: HTTPRequest, tag: String) {
         self.connection = connection
@@ -47,6 +55,7 @@ public final class ResponseContext {
         closeHandlers = []
         connection = nil
         for h in handlers { h() }
+        finished()
     }
 
     /// Sends the complete response.
@@ -55,6 +64,7 @@ public final class ResponseContext {
         isFinished = true
         closeHandlers = []
         connection?.finish(self, response: response)
+        finished()
     }
 
     /// Starts a streamed (chunked) response and returns the stream to write to.
@@ -62,6 +72,10 @@ public final class ResponseContext {
         let stream = ResponseStream(context: self)
         guard !isFinished, let conn = connection else { stream.markClosed(); return stream }
         isFinished = true
+        if let f = onFinish {
+            onFinish = nil
+            stream.onClose(f)
+        }
         conn.beginStream(self, status: status, headers: headers, stream: stream)
         return stream
     }

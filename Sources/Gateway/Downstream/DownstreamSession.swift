@@ -96,12 +96,13 @@ public final class DownstreamSession {
         guard status == 202 || status == 200 || status == 204 else { throw DownstreamError.httpStatus(status) }
     }
 
-    private func outgoing(_ body: [UInt8], timeout: Double? = nil) -> OutgoingRequest {
+    private func outgoing(_ body: [UInt8], timeout: Double? = nil, headers extra: [(name: String, value: String)] = []) -> OutgoingRequest {
         var r = OutgoingRequest(url: url, timeout: timeout ?? self.timeout, connectTimeout: min(connectTimeout, timeout ?? connectTimeout))
         r.body = body
         r.headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
         if let sessionID { r.headers.append(("Mcp-Session-Id", sessionID)) }
         if let protocolVersion { r.headers.append(("MCP-Protocol-Version", protocolVersion)) }
+        r.headers += extra
         return r
     }
 
@@ -125,21 +126,23 @@ public final class DownstreamSession {
     /// matching response message, unparsed. Other messages on the stream (notifications) go to
     /// `onMessage`; requests from the server are answered here. Retries once on a lost session.
     /// `timeout` bounds the exchange instead of the session's own (a service's call timeout).
-    public func relay(_ build: (Int) -> [UInt8], timeout: Double? = nil, onMessage: ((JSON) -> Void)? = nil,
+    public func relay(_ build: (Int) -> [UInt8], timeout: Double? = nil, headers: [(name: String, value: String)] = [],
+                      onMessage: ((JSON) -> Void)? = nil,
                       handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> [UInt8] {
         try await initialize()
         var id = allocateID()
         do {
-            return try await send(build(id), id: id, session: true, timeout: timeout, onMessage: onMessage, handle: handle).0
+            return try await send(build(id), id: id, session: true, timeout: timeout, headers: headers, onMessage: onMessage, handle: handle).0
         } catch DownstreamError.sessionExpired {
             protocolVersion = nil
             try await initialize()
             id = allocateID()
-            return try await send(build(id), id: id, session: true, timeout: timeout, onMessage: onMessage, handle: handle).0
+            return try await send(build(id), id: id, session: true, timeout: timeout, headers: headers, onMessage: onMessage, handle: handle).0
         }
     }
 
-    private func send(_ body: [UInt8], id: Int, session: Bool, timeout: Double? = nil, onMessage: ((JSON) -> Void)?,
+    private func send(_ body: [UInt8], id: Int, session: Bool, timeout: Double? = nil, headers: [(name: String, value: String)] = [],
+                      onMessage: ((JSON) -> Void)?,
                       handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> ([UInt8], IncomingHead) {
         let idText = Array(String(id).utf8)
         var isSSE = false
@@ -166,7 +169,7 @@ public final class DownstreamSession {
         }
         let response: IncomingResponse
         do {
-            response = try await transport.perform(outgoing(body, timeout: timeout), onHead: { head in
+            response = try await transport.perform(outgoing(body, timeout: timeout, headers: headers), onHead: { head in
                 isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
             }, onData: { chunk in
                 guard isSSE else { jsonBody.append(contentsOf: chunk); return }

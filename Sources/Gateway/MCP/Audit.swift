@@ -1,7 +1,9 @@
 import GatewayCore
+import Reactor
 
 /// Who asked for a tool call, resource read or prompt get, through which view: what the audit
 /// line names besides the service, outcome and duration. Arguments only with `AUDIT_ARGUMENTS`.
+@LoopActor
 struct AuditContext {
     let who: String
     let view: String
@@ -10,9 +12,12 @@ struct AuditContext {
     /// The federated tool or prompt name, or the federated URI.
     let name: String
     let arguments: [UInt8]?
+    /// The request's span when tracing is on: downstream exchanges become its children.
+    var span: ActiveSpan? = nil
 
     func naming(_ name: String) -> AuditContext {
-        AuditContext(who: who, view: view, requestTag: requestTag, rpcID: rpcID, name: name, arguments: arguments)
+        span?.set("mcp.name", name)
+        return AuditContext(who: who, view: view, requestTag: requestTag, rpcID: rpcID, name: name, arguments: arguments, span: span)
     }
 
     /// The line's fields: never a credential, never a result.

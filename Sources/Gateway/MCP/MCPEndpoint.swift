@@ -56,6 +56,26 @@ final class MCPEndpoint {
         let view: String?
         let principal: Principal
         let snapshot: ToolIndex
+        /// The request's span (tracing on).
+        var span: ActiveSpan? = nil
+    }
+
+    /// Traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); nil: off, and then nothing here costs anything.
+    var tracer: Tracer?
+
+    /// A server span for the request: the client's `traceparent` header, or in `params._meta`.
+    private func startSpan(_ http: HTTPRequest, _ body: JSON?, _ context: ResponseContext, _ scope: inout Scope) {
+        guard let tracer else { return }
+        let meta = body?["params"]?["_meta"]
+        let parent = TraceContext.parse(http.header("traceparent"), state: http.header("tracestate"))
+            ?? TraceContext.parse(meta?["traceparent"]?.stringValue, state: meta?["tracestate"]?.stringValue)
+        let method = body?["method"]?.stringValue ?? http.method
+        let span = tracer.server(parent, name: "mcp \(method)", attributes: [
+            ("mcp.method", method), ("mcp.view", scope.view ?? "/mcp"), ("http.request.method", http.method),
+            ("mcp.client", scope.principal.label),
+        ])
+        scope.span = span
+        context.onFinish = { [weak tracer] in tracer?.end(span) }
     }
 
     /// Finds the view and authenticates the client (`MCP_AUTH`), then runs `next`; or answers
@@ -186,12 +206,14 @@ final class MCPEndpoint {
     // MARK: the three methods: classify, then carry out the one action
 
     private func post(_ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
+        var scope = scope
         var parseError: String?
         let body: JSON?
         do { body = try JSONParser.parse(http.body) } catch {
             body = nil
             parseError = error.description
         }
+        if tracer != nil { startSpan(http, body, context, &scope) }
         let classified = MCPRequestClassifier.post(Self.head(http, json: true), body: body, parseError: parseError,
                                                    origins: origins, session: verify)
         if let (method, modern) = classified.observed { onRequest(method, modern) }
@@ -490,10 +512,10 @@ final class MCPEndpoint {
 
     /// Who asked for what, for the audit line (nil when audit lines are off).
     private func auditContext(_ request: Request, _ context: ResponseContext, _ scope: Scope) -> AuditContext? {
-        guard config.auditLog else { return nil }
+        guard config.auditLog || scope.span != nil else { return nil }
         return AuditContext(who: scope.principal.label, view: scope.view ?? "/mcp", requestTag: context.requestTag,
                             rpcID: request.id.text, name: "",
-                            arguments: config.auditArguments ? request.params["arguments"].map { $0.serialized() } : nil)
+                            arguments: config.auditArguments ? request.params["arguments"].map { $0.serialized() } : nil, span: scope.span)
     }
 
     /// After a new snapshot: `list_changed` to each view's listeners for what changed in that view.

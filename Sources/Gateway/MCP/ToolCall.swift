@@ -42,6 +42,9 @@ final class ToolCall {
     private let transform: (([UInt8]) -> [UInt8])?
     /// Who asked, for the audit line when the call ends (nil: audit lines are off).
     var audit: AuditContext?
+    /// The downstream exchange's span and the trace headers it sends (tracing on).
+    var clientSpan: ActiveSpan?
+    var extraHeaders: [(name: String, value: String)] = []
 
     var service: String { lifecycle.service }
     var isFinished: Bool { lifecycle.isFinished }
@@ -79,7 +82,7 @@ final class ToolCall {
                 let raw = try await session.relay({ downstreamID in
                     self.lifecycle.forwarded(downstreamID: downstreamID)
                     return Self.request(id: downstreamID, method: self.method, params: params)
-                }, timeout: lifecycle.timeout + 5, onMessage: { message in
+                }, timeout: lifecycle.timeout + 5, headers: extraHeaders, onMessage: { message in
                     self.progress(message)
                 }, handle: { self.transfer = $0 })
                 self.transfer = nil

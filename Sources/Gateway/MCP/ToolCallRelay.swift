@@ -20,6 +20,8 @@ final class ToolCallRelay {
     var metrics: (String, String, Double) -> Void = { _, _, _ in }
     /// One audit line per relayed call: (who and what, method, service, outcome, seconds).
     var audit: ((AuditContext, String, String, String, Double) -> Void)?
+    /// Traces: each downstream exchange is a client span under the request's.
+    var tracer: Tracer?
 
     init(pool: DownstreamPool, log: Log, timeout: Double, queueWait: Double = 1) {
         self.pool = pool
@@ -104,6 +106,23 @@ final class ToolCallRelay {
             ourToken = "gw-\(nextToken)"
             meta.append(("progressToken", .string(ourToken!)))
         }
+        var traceHeaders: [(name: String, value: String)] = []
+        var clientSpan: ActiveSpan?
+        if let tracer, let parent = audit?.span {
+            let span = tracer.client(parent, name: "mcp.downstream \(method)", attributes: [
+                ("mcp.method", method), ("mcp.service", service), ("mcp.name", audit?.name ?? label), ("mcp.name.original", label),
+            ])
+            parent.set("mcp.service", service)
+            clientSpan = span
+            // The downstream continues the trace: the header, and `_meta` for servers that read it there.
+            traceHeaders = [("traceparent", span.context.traceparent)]
+            meta.removeAll { $0.0 == "traceparent" || $0.0 == "tracestate" }
+            meta.append(("traceparent", .string(span.context.traceparent)))
+            if let state = span.context.state {
+                traceHeaders.append(("tracestate", state))
+                meta.append(("tracestate", .string(state)))
+            }
+        }
         params = meta.isEmpty ? params.removing("_meta") : params.setting("_meta", .object(meta))
 
         // Stream progress when the caller gave a token and takes SSE; else answer with JSON.
@@ -116,6 +135,8 @@ final class ToolCallRelay {
                                           progressToken: clientToken, downstreamToken: ourToken),
                             context: context, stream: stream, method: method, transform: transform, slot: slot)
         call.audit = audit
+        call.clientSpan = clientSpan
+        call.extraHeaders = traceHeaders
         if let key { inflight[key] = call }
         call.start(params: params.serialized())
     }
@@ -125,7 +146,16 @@ final class ToolCallRelay {
         if let key = call.key, inflight[key] === call { inflight[key] = nil }
         if call.slot == .counted { limiter.leave(service: call.service) }
         metrics(call.service, outcome.rawValue, seconds)
-        if let a = call.audit { audit?(a, call.method, call.service, outcome.rawValue, seconds) }
+        if let a = call.audit {
+            audit?(a, call.method, call.service, outcome.rawValue, seconds)
+            if let span = call.clientSpan {
+                span.set("mcp.outcome", outcome.rawValue)
+                span.failed = outcome != .ok
+                a.span?.set("mcp.outcome", outcome.rawValue)
+                a.span?.failed = outcome != .ok
+                tracer?.end(span)
+            }
+        }
         switch (outcome, failure) {
         case (.ok, _), (.error, .rpc?): pool.monitor.succeeded(call.service, latency: seconds)
         case (.timeout, _): pool.monitor.failed(call.service, error: "tool call timed out")
