@@ -11,6 +11,8 @@
 #   jwt-es256   MCP_AUTH=jwt, an ES256 token verified per request (keys from a local JWKS file
 #               server), audit on
 #   jwt-rs256   the same with an RS256 token
+#   traced      MCP_AUTH=none, audit on, OTEL_EXPORTER_OTLP_ENDPOINT set (a local sink that answers
+#               200): a server and a client span per call, exported in batches
 # The gateway runs on SERVER_CPU; wrk, the echo server and the JWKS server on CLIENT_CPU. The
 # table gives req/s (median of rounds) and the gateway's CPU time per call (/proc/<pid>/schedstat,
 # median of rounds), and each configuration's extra CPU per call over `open`.
@@ -30,7 +32,7 @@ PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 CALL_CONNECTIONS=${CALL_CONNECTIONS:-16}
-CONFIGS=${CONFIGS:-open audit token token+rate jwt-es256 jwt-rs256}
+CONFIGS=${CONFIGS:-open audit token token+rate jwt-es256 jwt-rs256 traced}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 API_KEY=bench-key-123
@@ -49,6 +51,21 @@ JWKS_PORT=$(free_port)
 (cd "$TMP" && exec taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" -m http.server "$JWKS_PORT" --bind 127.0.0.1) >"$TMP/jwks.log" 2>&1 &
 PIDS+=("$!")
 wait_http jwks "$!" "http://127.0.0.1:$JWKS_PORT/jwks.json" || die "the JWKS server did not start"
+
+SINK_PORT=$(free_port)
+taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$SINK_PORT" >"$TMP/sink.log" 2>&1 &
+PIDS+=("$!")
+wait_http sink "$!" "http://127.0.0.1:$SINK_PORT/" || die "the OTLP sink did not start"
 
 BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 
@@ -77,13 +94,14 @@ for config in $CONFIGS; do
         token|token+rate) extra+=(MCP_AUTH=token) ;;
         jwt-es256|jwt-rs256) extra+=(MCP_AUTH=jwt JWKS_URL="http://127.0.0.1:$JWKS_PORT/jwks.json" JWT_ISSUER=bench-issuer JWT_AUDIENCE=bench)
                    bearer=$(awk -v a="${config#jwt-}" '$1 == a {print $2}' "$TMP/tokens") ;;
+        traced) extra+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
         *) die "unknown configuration $config" ;;
     esac
     export "${extra[@]}"
     TMP_ROOT=$TMP TMP="$TMP/$config" && mkdir -p "$TMP"
     start_gateway
     TMP=$TMP_ROOT
-    unset MCP_AUTH JWKS_URL JWT_ISSUER JWT_AUDIENCE AUDIT_LOG
+    unset MCP_AUTH JWKS_URL JWT_ISSUER JWT_AUDIENCE AUDIT_LOG OTEL_EXPORTER_OTLP_ENDPOINT
     register echo "$ECHO_MCP"
     if [ "$config" = token ] || [ "$config" = token+rate ]; then
         rate=
