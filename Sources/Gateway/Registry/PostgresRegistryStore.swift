@@ -215,16 +215,18 @@ public final class PostgresRegistryStore: RegistryStore {
         }
     }
 
-    public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
+    public func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits?, cause: String,
                        onlyIfChanged: Bool, review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange) {
         let values = Self.definitionParams(definitions)
         return try await run {
             try await pool.transaction { conn in
                 let previous = try await lockVersion(conn)
                 let rows = try await conn.query("""
-                    UPDATE services SET url = COALESCE($2, url), call_timeout_ms = $3, max_concurrent = $4, updated_at = now()
+                    UPDATE services SET url = COALESCE($2, url),
+                        call_timeout_ms = CASE WHEN $5 THEN $3::integer ELSE call_timeout_ms END,
+                        max_concurrent = CASE WHEN $5 THEN $4::integer ELSE max_concurrent END, updated_at = now()
                     WHERE name = $1 AND deleted_at IS NULL RETURNING id
-                    """, [name, url, Self.int(limits.timeoutMs), Self.int(limits.maxConcurrent)])
+                    """, [name, url, Self.int(limits?.timeoutMs), Self.int(limits?.maxConcurrent), limits == nil ? "false" : "true"])
                 guard let id = rows.rows.first?[0] else { throw StoreError.notFound("no service named \(name)") }
                 if onlyIfChanged {
                     let stored = try await conn.query("""

@@ -101,7 +101,7 @@ final class Registry {
             return
         }
         do {
-            let (record, change) = try await store.update(name: name, url: nil, definitions: definitions, limits: existing.limits,
+            let (record, change) = try await store.update(name: name, url: nil, definitions: definitions, limits: nil,
                                                           cause: "downstream", onlyIfChanged: true,
                                                           review: review(name, definitions.tools, accepted: []))
             log(.info, "service refreshed", [("service", name), ("reason", reason), ("tools", String(definitions.tools.count)),

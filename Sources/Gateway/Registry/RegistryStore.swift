@@ -33,9 +33,10 @@ public protocol RegistryStore: AnyObject {
     /// review that throws `StoreError.refused` rolls the mutation back.
     func register(name: String, url: String, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
                   review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
-    /// With `onlyIfChanged`, an update whose definitions equal the stored ones (compared in the
+    /// `limits` nil keeps the stored ones (a refresh must not write back limits it read before an
+    /// operator's concurrent change). With `onlyIfChanged`, an update whose definitions equal the stored ones (compared in the
     /// transaction, so concurrent refreshes on several replicas store one change) throws `.unchanged`.
-    func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits, cause: String,
+    func update(name: String, url: String?, definitions: ServiceDefinitions, limits: ServiceLimits?, cause: String,
                 onlyIfChanged: Bool, review: @escaping ChangeReview) async throws(StoreError) -> (ServiceRecord, RegistryChange)
     func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
     /// The newest `limit` history entries of `name` (live or deleted), newest first.
