@@ -40,15 +40,17 @@ final class MCPEndpoint {
 
     func mount(on router: Router) {
         for path in ["/mcp", "/mcp/:view"] {
-            router.add("POST", path) { [unowned self] r, c in self.admit(r, c) { scope in self.post(r, c, scope) } }
-            router.add("GET", path) { [unowned self] r, c in self.admit(r, c) { scope in self.get(r, c, scope) } }
-            router.add("DELETE", path) { [unowned self] r, c in self.admit(r, c) { scope in self.delete(r, c, scope) } }
+            router.add("POST", path) { [unowned self] r, c in self.admit(.post, r, c) }
+            router.add("GET", path) { [unowned self] r, c in self.admit(.get, r, c) }
+            router.add("DELETE", path) { [unowned self] r, c in self.admit(.delete, r, c) }
         }
         for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
                      "/.well-known/oauth-protected-resource/mcp/:view"] {
             router.add("GET", path) { [unowned self] r, c in c.send(self.resourceMetadata(r)) }
         }
     }
+
+    enum Verb { case post, get, delete }
 
     /// What a request acts on and for whom: the view's snapshot (the whole federation's on
     /// `/mcp`), taken once when the request arrives, and the authenticated client.
@@ -78,37 +80,49 @@ final class MCPEndpoint {
         context.onFinish = { [weak tracer] in tracer?.end(span) }
     }
 
-    /// Finds the view and authenticates the client (`MCP_AUTH`), then runs `next`; or answers
-    /// 404 (no such view), 401 (no valid credential) or 403 (not for this view) itself.
-    private func admit(_ http: HTTPRequest, _ context: ResponseContext, _ next: @escaping (Scope) -> Void) {
+    /// Authenticates the client (`MCP_AUTH`), finds the view, then serves the request; or answers
+    /// 401 (no valid credential), 403 (not for this view) or 404 (no such view) itself.
+    /// Authentication comes first: an unauthenticated client learns nothing of which views exist.
+    private func admit(_ verb: Verb, _ http: HTTPRequest, _ context: ResponseContext) {
         let view = http.parameters["view"]
-        let full = index()
-        // Authentication comes first: an unauthenticated client learns nothing of which views exist.
-        let proceed = { [unowned self] (principal: Principal) in
-            guard let view else { return next(Scope(view: nil, principal: principal, snapshot: full)) }
-            guard let projected = full.projection(view) else {
-                return context.send(MCPReply.error(404, id: .null, code: JSONRPCCode.invalidRequest,
-                                                   message: "No virtual server named \(view)", headers: self.corsHeaders(http)))
-            }
-            next(Scope(view: view, principal: principal, snapshot: projected))
-        }
         let decision: AccessDecision
         switch config.authMode {
         case .none:
-            return proceed(.anonymous(context.peer))
+            return serve(verb, http, context, view: view, principal: .anonymous(context.peer))
         case .token:
-            decision = AccessPolicy.token(AccessPolicy.bearer(http.header("authorization")), access: full.access, view: view,
+            decision = AccessPolicy.token(AccessPolicy.bearer(http.header("authorization")), access: index().access, view: view,
                                           nowMs: Int64(Timestamp.now * 1000))
         case .jwt:
             guard let jwt else { return refuse(http, context, view, .unauthorized("JWT validation is not configured")) }
             return jwt.authenticate(AccessPolicy.bearer(http.header("authorization")), view: view,
                                     resource: resourceURL(http, view: view)) { [weak self] decision in
                 guard let self else { return }
-                if case .allow(let principal) = decision { proceed(principal) } else { self.refuse(http, context, view, decision) }
+                if case .allow(let principal) = decision {
+                    self.serve(verb, http, context, view: view, principal: principal)
+                } else {
+                    self.refuse(http, context, view, decision)
+                }
             }
         }
-        if case .allow(let principal) = decision { return proceed(principal) }
+        if case .allow(let principal) = decision { return serve(verb, http, context, view: view, principal: principal) }
         refuse(http, context, view, decision)
+    }
+
+    private func serve(_ verb: Verb, _ http: HTTPRequest, _ context: ResponseContext, view: String?, principal: Principal) {
+        var snapshot = index()
+        if let view {
+            guard let projected = snapshot.projection(view) else {
+                return context.send(MCPReply.error(404, id: .null, code: JSONRPCCode.invalidRequest,
+                                                   message: "No virtual server named \(view)", headers: corsHeaders(http)))
+            }
+            snapshot = projected
+        }
+        let scope = Scope(view: view, principal: principal, snapshot: snapshot)
+        switch verb {
+        case .post: post(http, context, scope)
+        case .get: get(http, context, scope)
+        case .delete: delete(http, context, scope)
+        }
     }
 
     /// JWT validation (`MCP_AUTH=jwt`).
