@@ -40,6 +40,8 @@ public protocol RegistryStore: AnyObject {
     func delete(name: String, cause: String, review: @escaping ChangeReview) async throws(StoreError) -> RegistryChange
     /// The newest `limit` history entries of `name` (live or deleted), newest first.
     func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange]
+    /// The newest history entry of every live service, by name, without its diff (one query).
+    func lastChanges() async throws(StoreError) -> [String: ServiceChange]
 }
 
 /// Turns the stored definitions a mutation replaces (a JSON array's bytes, nil when none) into the
