@@ -14,6 +14,8 @@ final class AdminAPI {
     private let ready: () -> String?
     /// A service's health as this replica sees it.
     var health: (String) -> JSON = { _ in .object([("state", .string("healthy"))]) }
+    /// `GET /replicas`: this replica and the live peers it hears on the replica bus.
+    var replicas: () -> JSON = { .object([("replicas", .array([]))]) }
 
     init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
         self.registry = registry
@@ -29,6 +31,8 @@ final class AdminAPI {
         router.add("GET", "/services") { [unowned self] r, c in self.guarded(r, c) { try await self.list() } }
         router.add("GET", "/services/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.show(r) } }
         router.add("GET", "/services/:name/history") { [unowned self] r, c in self.guarded(r, c) { try await self.history(r) } }
+        // Answered from what this replica holds: no storage needed.
+        router.add("GET", "/replicas") { [unowned self] r, c in if self.admitted(r, c) { c.send(.json(200, self.replicas())) } }
     }
 
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).
@@ -40,13 +44,19 @@ final class AdminAPI {
         return diff == 0
     }
 
-    private func guarded(_ request: HTTPRequest, _ context: ResponseContext,
-                         _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
+    /// True when the key is right; otherwise answers 401.
+    func admitted(_ request: HTTPRequest, _ context: ResponseContext) -> Bool {
         guard authorized(request) else {
             let message = request.header("x-api-key") == nil ? "missing X-API-Key header" : "invalid API key"
             context.send(.error(401, code: "unauthorized", message: message))
-            return
+            return false
         }
+        return true
+    }
+
+    private func guarded(_ request: HTTPRequest, _ context: ResponseContext,
+                         _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
+        guard admitted(request, context) else { return }
         if let notReady = ready() {
             context.send(AdminError.unavailable(notReady).response)
             return

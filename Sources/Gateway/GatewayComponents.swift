@@ -18,6 +18,8 @@ struct GatewayComponents {
     let downstreams: DownstreamPool
     let mcp: MCPEndpoint
     let admin: AdminAPI
+    /// This replica's heartbeat and the live peers it hears (`GET /replicas`).
+    let replicas: ReplicaHeartbeat
     let router: Router
     let server: HTTPServer
 
@@ -48,17 +50,24 @@ struct GatewayComponents {
         mcp.onRevoke = { [bus] id in bus.announceRevocation(id) }
         mcp.onForeignCancel = { [bus] key in bus.announceCancellation(key) }
 
-        // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
+        let replicas = ReplicaHeartbeat(bus: bus, interval: config.replicaHeartbeatInterval, log: log,
+                                        version: { [unowned snapshots] in snapshots.base.version })
+        // A new snapshot: pooled sessions and health follow it; listeners hear when the version
+        // moved, and so do the other replicas (a heartbeat carries the version).
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
                              current: { [unowned snapshots] in snapshots.base },
-                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay] next in
+                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay, unowned replicas] next in
                                  let before = snapshots.current
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
                                  relay.limiter.retain(downstreams.serviceNames)
-                                 if changed { mcp.hub.notifyChanges(snapshots.current.changedLists(since: before)) }
+                                 if changed {
+                                     mcp.hub.notifyChanges(snapshots.current.changedLists(since: before))
+                                     replicas.beat()
+                                 }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
+        replicas.storedVersion = { [unowned sync] in sync.storedVersion }
         // A service went down or came back: lists say so, and under `hide` they leave it out.
         downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, bus] service, transition in
             let down = downstreams.monitor.services.values.filter { $0.health.state == .down }.map(\.name)
@@ -87,6 +96,7 @@ struct GatewayComponents {
             storage.ready ? nil : "storage is starting"
         })
         admin.health = { [unowned downstreams] name in downstreams.monitor.report(name) }
+        admin.replicas = { [unowned replicas] in replicas.report }
 
         var limits = HTTPLimits()
         limits.maxBodyBytes = config.maxBodyBytes
@@ -100,7 +110,7 @@ struct GatewayComponents {
         }
         return GatewayComponents(apiKey: apiKey, metrics: metrics, bus: bus, store: store, storage: storage, registry: registry,
                                  snapshots: snapshots, sync: sync, downstreams: downstreams, mcp: mcp, admin: admin,
-                                 router: router, server: server)
+                                 replicas: replicas, router: router, server: server)
     }
 
     /// The registry store the configuration names (also what `mcp-gateway migrate` uses).
