@@ -16,6 +16,8 @@ final class AdminAPI {
     var health: (String) -> JSON = { _ in .object([("state", .string("healthy"))]) }
     /// `GET /replicas`: this replica and the live peers it hears on the replica bus.
     var replicas: () -> JSON = { .object([("replicas", .array([]))]) }
+    /// `GET /events`: opens the operator's event stream on the context.
+    var openEvents: (ResponseContext) -> Void = { $0.send(.error(404, code: "not_found", message: "no event feed")) }
 
     init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
         self.registry = registry
@@ -33,6 +35,7 @@ final class AdminAPI {
         router.add("GET", "/services/:name/history") { [unowned self] r, c in self.guarded(r, c) { try await self.history(r) } }
         // Answered from what this replica holds: no storage needed.
         router.add("GET", "/replicas") { [unowned self] r, c in if self.admitted(r, c) { c.send(.json(200, self.replicas())) } }
+        router.add("GET", "/events") { [unowned self] r, c in if self.admitted(r, c) { self.openEvents(c) } }
     }
 
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).

@@ -349,6 +349,7 @@ def test_openapi_schemas_match_real_responses(start_gateway, downstream):
                                                   headers=admin_headers()))  # 502
         spec.check("/replicas", "get", c.get("/replicas", headers=admin_headers()))
         spec.check("/replicas", "get", c.get("/replicas"))  # 401
+        spec.check("/events", "get", c.get("/events"))  # 401
         spec.check("/health", "get", c.get("/health"))
         spec.check("/livez", "get", c.get("/livez"))
         spec.check("/metrics", "get", c.get("/metrics"))
