@@ -155,6 +155,7 @@ public final class GatewayApp {
             context.send(self.preflight(request))
         }
         parts.admin.mount(on: router)
+        ConsoleAssets.mount(on: router)
         parts.mcp.mount(on: router)
         if config.testRoutes { TestRoutes.mount(on: router) }
     }
