@@ -78,10 +78,11 @@ def shots(tmp_path_factory, request):
     folder = Path(env) if env else tmp_path_factory.mktemp("console-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     yield folder
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = f"console screenshots: {folder}"
-    if reporter:
-        reporter.write_line(line)
+    line = f"\nconsole screenshots: {folder}"
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture:
+        with capture.global_and_fixture_disabled():  # shown even when output is captured
+            print(line)
     else:
         print(line)
 
