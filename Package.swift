@@ -34,7 +34,10 @@ let package = Package(
         // signatures (libcrypto).
         .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ", "CSQLite", "CCrypto"], swiftSettings: swiftSettings),
         // The application: admin API, /mcp, registry.
-        .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
+        // The operator's console (Console/*.html, .js, .css) is compiled in: no files to ship.
+        .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"],
+                resources: [.embedInCode("Console/index.html"), .embedInCode("Console/console.js"), .embedInCode("Console/console.css")],
+                swiftSettings: swiftSettings),
         .executableTarget(name: "mcp-gateway", dependencies: ["Gateway", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
         // The I/O shells, driven on the real loop without sockets: a loop thread for tests, a

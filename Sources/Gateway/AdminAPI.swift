@@ -14,6 +14,10 @@ final class AdminAPI {
     private let ready: () -> String?
     /// A service's health as this replica sees it.
     var health: (String) -> JSON = { _ in .object([("state", .string("healthy"))]) }
+    /// `GET /replicas`: this replica and the live peers it hears on the replica bus.
+    var replicas: () -> JSON = { .object([("replicas", .array([]))]) }
+    /// `GET /events`: opens the operator's event stream on the context.
+    var openEvents: (ResponseContext) -> Void = { $0.send(.error(404, code: "not_found", message: "no event feed")) }
 
     init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
         self.registry = registry
@@ -30,6 +34,9 @@ final class AdminAPI {
         router.add("GET", "/services/:name") { [unowned self] r, c in self.guarded(r, c) { try await self.show(r) } }
         router.add("GET", "/services/:name/history") { [unowned self] r, c in self.guarded(r, c) { try await self.history(r) } }
         mountAccess(on: router)
+        // Answered from what this replica holds: no storage needed.
+        router.add("GET", "/replicas") { [unowned self] r, c in if self.admitted(r, c) { c.send(.json(200, self.replicas())) } }
+        router.add("GET", "/events") { [unowned self] r, c in if self.admitted(r, c) { self.openEvents(c) } }
     }
 
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).
@@ -41,13 +48,19 @@ final class AdminAPI {
         return diff == 0
     }
 
-    func guarded(_ request: HTTPRequest, _ context: ResponseContext,
-                         _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
+    /// True when the key is right; otherwise answers 401.
+    func admitted(_ request: HTTPRequest, _ context: ResponseContext) -> Bool {
         guard authorized(request) else {
             let message = request.header("x-api-key") == nil ? "missing X-API-Key header" : "invalid API key"
             context.send(.error(401, code: "unauthorized", message: message))
-            return
+            return false
         }
+        return true
+    }
+
+    func guarded(_ request: HTTPRequest, _ context: ResponseContext,
+                         _ body: @escaping @LoopActor () async throws -> HTTPResponse) {
+        guard admitted(request, context) else { return }
         if let notReady = ready() {
             context.send(AdminError.unavailable(notReady).response)
             return
@@ -130,8 +143,12 @@ final class AdminAPI {
 
     private func list() async throws(AdminError) -> HTTPResponse {
         let services = try await registry.services()
+        let last = try await registry.lastChanges()
         return .json(200, .object([
-            ("services", .array(services.map { Self.serviceJSON($0, full: false).setting("health", health($0.name)) })),
+            ("services", .array(services.map { record in
+                let body = Self.serviceJSON(record, full: false).setting("health", health(record.name))
+                return last[record.name].map { body.setting("lastChange", Self.lastChangeJSON($0)) } ?? body
+            })),
             ("count", .int(services.count)),
         ]))
     }
@@ -144,8 +161,7 @@ final class AdminAPI {
         var body = Self.serviceJSON(record, full: true).setting("health", health(record.name))
         // When its definitions last changed, and why (an admin call, or the downstream's list_changed).
         if let last = try await registry.history(name: name, limit: 1).first {
-            body = body.setting("lastChange", .object([("at", .string(last.at)), ("version", .number(String(last.version))),
-                                                       ("action", .string(last.action)), ("cause", .string(last.cause))]))
+            body = body.setting("lastChange", Self.lastChangeJSON(last))
         }
         return .json(200, body)
     }
@@ -191,20 +207,30 @@ final class AdminAPI {
     }
 
     static func serviceJSON(_ r: ServiceRecord, full: Bool) -> JSON {
+        let tools = r.tools
+        let catalogs = [("resources", r.rawResources), ("resourceTemplates", r.rawTemplates), ("prompts", r.rawPrompts)].map {
+            ($0.0, (try? JSONParser.parse($0.1))?.arrayValue ?? [])
+        }
         var pairs: [(String, JSON)] = [
             ("name", .string(r.name)), ("url", .string(r.url)),
             ("createdAt", .string(r.createdAt)), ("updatedAt", .string(r.updatedAt)),
-            ("toolCount", .int(r.tools.count)),
-            ("tools", .array(r.tools.map { .string($0["name"]?.stringValue ?? "") })),
+            ("toolCount", .int(tools.count)),
+            ("tools", .array(tools.map { .string($0["name"]?.stringValue ?? "") })),
+            ("resourceCount", .int(catalogs[0].1.count)), ("resourceTemplateCount", .int(catalogs[1].1.count)),
+            ("promptCount", .int(catalogs[2].1.count)),
             ("limits", r.limits.json),
         ]
         if full {
-            pairs.append(("definitions", .array(r.tools)))
-            for (key, raw) in [("resources", r.rawResources), ("resourceTemplates", r.rawTemplates), ("prompts", r.rawPrompts)] {
-                pairs.append((key, (try? JSONParser.parse(raw)) ?? .array([])))
-            }
+            pairs.append(("definitions", .array(tools)))
+            for (key, items) in catalogs { pairs.append((key, .array(items))) }
         }
         return .object(pairs)
+    }
+
+    /// When a service's definitions last changed, and why (`admin` or `downstream`).
+    static func lastChangeJSON(_ c: ServiceChange) -> JSON {
+        .object([("at", .string(c.at)), ("version", .number(String(c.version))), ("action", .string(c.action)),
+                 ("cause", .string(c.cause))])
     }
 
     static func mutationBody(record: ServiceRecord, change: RegistryChange, signal: String) -> JSON {

@@ -31,6 +31,7 @@ public final class GatewayApp {
         observe()
         parts.bus.redis?.start()
         try parts.server.listen(host: config.host, port: config.port, reusePort: config.reusePort)
+        parts.replicas.start(address: "\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(parts.server.boundPort)")
         for sig in [SIGINT, SIGTERM] {
             signals.append(SignalWatcher(signal: sig) { [unowned self] in self.shutdown(signal: sig) })
         }
@@ -121,6 +122,7 @@ public final class GatewayApp {
     /// A first full reload, change events from the other replicas, the fence.
     private func startSync() {
         let sync = parts.sync
+        let replicas = parts.replicas
         sync.start()
         if let r = config.redis {
             parts.bus.listen(settings: r, .init(
@@ -131,7 +133,11 @@ public final class GatewayApp {
                 },
                 healthChanged: { [unowned self] report in self.parts.downstreams.monitor.peers.record(report) },
                 subscriptionChanged: { [unowned self] session, uri, on in self.parts.mcp.hub.setSubscribed(session: session, uri: uri, on) },
-                reconnected: { sync.check() }))
+                heartbeat: { payload in replicas.received(payload) },
+                reconnected: {
+                    sync.check()
+                    replicas.beat()
+                }))
         }
     }
 
@@ -149,6 +155,7 @@ public final class GatewayApp {
             context.send(self.preflight(request))
         }
         parts.admin.mount(on: router)
+        ConsoleAssets.mount(on: router)
         parts.mcp.mount(on: router)
         if config.testRoutes { TestRoutes.mount(on: router) }
     }
@@ -201,11 +208,14 @@ public final class GatewayApp {
         log(.info, "shutting down", [("signal", signal == SIGINT ? "SIGINT" : "SIGTERM"),
                                      ("connections", String(parts.server.connectionCount))])
         parts.server.shutdown(timeout: config.shutdownTimeout) { [unowned self] in
-            self.log(.info, "stopped")
-            self.signals.removeAll()
-            self.parts.downstreams.stopWatching()
-            self.parts.bus.stop()
-            EventLoop.main.stop()
+            spawn {
+                await self.parts.replicas.leave(within: 0.5)  // before the bus closes its connections
+                self.log(.info, "stopped")
+                self.signals.removeAll()
+                self.parts.downstreams.stopWatching()
+                self.parts.bus.stop()
+                EventLoop.main.stop()
+            }
         }
     }
 

@@ -18,6 +18,10 @@ struct GatewayComponents {
     let downstreams: DownstreamPool
     let mcp: MCPEndpoint
     let admin: AdminAPI
+    /// This replica's heartbeat and the live peers it hears (`GET /replicas`).
+    let replicas: ReplicaHeartbeat
+    /// The operator's event stream (`GET /events`).
+    let events: EventFeed
     let router: Router
     let server: HTTPServer
 
@@ -67,19 +71,33 @@ struct GatewayComponents {
             }
         }
 
-        // A new snapshot: pooled sessions and health follow it; listeners hear when the version moved.
+        let replicas = ReplicaHeartbeat(bus: bus, interval: config.replicaHeartbeatInterval, log: log,
+                                        version: { [unowned snapshots] in snapshots.base.version })
+        let events = EventFeed(keepAliveInterval: config.sseKeepAlive)
+        // A new snapshot: pooled sessions and health follow it; listeners hear when the version
+        // moved, and so do the other replicas (a heartbeat carries the version).
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
                              current: { [unowned snapshots] in snapshots.base },
-                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay] next in
+                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay, unowned replicas] next in
                                  let before = snapshots.current
                                  let changed = snapshots.swap(next)
                                  downstreams.retain(next)
                                  relay.limiter.retain(downstreams.serviceNames)
-                                 if changed { mcp.notifyListChanges(from: before, to: snapshots.current) }
+                                 if changed {
+                                     mcp.notifyListChanges(from: before, to: snapshots.current)
+                                     replicas.beat()
+                                 }
                              })
         sync.onReload = { [metrics] seconds in metrics.reloadDuration.observe(seconds) }
+        sync.onApplying = { [unowned events] version, previous, action, service in
+            events.registryChange(version: version, previous: previous, action: action, service: service)
+        }
+        replicas.storedVersion = { [unowned sync] in sync.storedVersion }
+        // Rate limits: each replica takes its share of a client's budget.
+        mcp.liveReplicas = { [unowned replicas] in replicas.liveReplicaCount }
         // A service went down or came back: lists say so, and under `hide` they leave it out.
-        downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, bus] service, transition in
+        downstreams.monitor.onTransition = { [unowned snapshots, unowned downstreams, unowned mcp, unowned events, bus] service, transition in
+            events.healthChange(service: service, from: transition.from.rawValue, to: transition.to.rawValue)
             let down = downstreams.monitor.services.values.filter { $0.health.state == .down }.map(\.name)
             let before = snapshots.current
             if snapshots.setDown(down) { mcp.notifyListChanges(from: before, to: snapshots.current) }
@@ -109,6 +127,11 @@ struct GatewayComponents {
             storage.ready ? nil : "storage is starting"
         })
         admin.health = { [unowned downstreams] name in downstreams.monitor.report(name) }
+        admin.replicas = { [unowned replicas] in replicas.report }
+        admin.openEvents = { [unowned events, unowned snapshots, bus] context in
+            events.open(context, hello: .object([("replica", .string(bus.replicaID)),
+                                                 ("version", .number(String(snapshots.base.version)))]))
+        }
 
         var limits = HTTPLimits()
         limits.maxBodyBytes = config.maxBodyBytes
@@ -122,7 +145,7 @@ struct GatewayComponents {
         }
         return GatewayComponents(apiKey: apiKey, metrics: metrics, bus: bus, store: store, storage: storage, registry: registry,
                                  snapshots: snapshots, sync: sync, downstreams: downstreams, mcp: mcp, admin: admin,
-                                 router: router, server: server)
+                                 replicas: replicas, events: events, router: router, server: server)
     }
 
     /// The registry store the configuration names (also what `mcp-gateway migrate` uses).

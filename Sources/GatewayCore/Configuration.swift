@@ -75,6 +75,8 @@ public struct Configuration: Sendable {
     public var downPolicy = DownPolicy.keep
     /// Hold each downstream's notification stream and re-fetch a service when it says a list changed.
     public var watchDownstreams = true
+    /// Seconds between this replica's heartbeats on `mcp:replicas`; peers silent for 3 of them are gone.
+    public var replicaHeartbeatInterval = 5.0
 
     public enum DownPolicy: String, Sendable { case keep, hide }
 
@@ -193,6 +195,7 @@ public struct Configuration: Sendable {
         if let v = try int("HEALTH_DOWN_AFTER", 1...100) { c.healthDownAfter = v }
         if let v = try seconds("HEALTH_DEGRADED_LATENCY") { c.healthDegradedLatency = v }
         if let v = try seconds("CALL_QUEUE_WAIT") { c.callQueueWait = v }
+        if let v = try seconds("REPLICA_HEARTBEAT_INTERVAL") { c.replicaHeartbeatInterval = v }
         if let v = value("WATCH_DOWNSTREAMS") { c.watchDownstreams = try bool("WATCH_DOWNSTREAMS", v) }
         if let v = value("PIN_DEFINITIONS") { c.pinDefinitions = try bool("PIN_DEFINITIONS", v) }
         if let v = value("HEALTH_DOWN_POLICY") {

@@ -207,6 +207,13 @@ import Testing
         #expect(failingVariable(["WATCH_DOWNSTREAMS": "2"]) == "WATCH_DOWNSTREAMS")
     }
 
+    @Test func replicaHeartbeatInterval() throws {
+        #expect(try load([:]).replicaHeartbeatInterval == 5)
+        #expect(try load(["REPLICA_HEARTBEAT_INTERVAL": "0.5"]).replicaHeartbeatInterval == 0.5)
+        #expect(failingVariable(["REPLICA_HEARTBEAT_INTERVAL": "0"]) == "REPLICA_HEARTBEAT_INTERVAL")
+        #expect(failingVariable(["REPLICA_HEARTBEAT_INTERVAL": "soon"]) == "REPLICA_HEARTBEAT_INTERVAL")
+    }
+
     @Test func booleans() throws {
         for yes in ["1", "true", "TRUE", "yes", "on"] { #expect(try load(["REUSE_PORT": yes]).reusePort, "\(yes)") }
         for no in ["0", "false", "No", "off"] { #expect(try !load(["REUSE_PORT": no]).reusePort, "\(no)") }

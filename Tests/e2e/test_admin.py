@@ -55,7 +55,8 @@ VERSION_KEY = "mcp:registry:version"
 CHANNEL = "mcp:registry:events"
 BASIC_TOOLS = ["echo", "add", "fail", "slow", "progress", "whoami"]
 CHANGED_TOOLS = ["echo", "add", "slow", "progress", "whoami", "multiply"]
-SERVICE_KEYS = {"name", "url", "createdAt", "updatedAt", "toolCount", "tools", "limits"}
+SERVICE_KEYS = {"name", "url", "createdAt", "updatedAt", "toolCount", "tools", "resourceCount", "resourceTemplateCount",
+                "promptCount", "limits"}
 
 # Every gateway in this module: short timeouts so failures are quick.
 # Downstreams here change their tool sets to test admin updates: the gateway must not re-fetch on
@@ -510,9 +511,11 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
     assert sorted(by_name) == sorted(x[0] for x in live), "GET /services differs from the live rows"
     for n, url in ((a, json_downstream.url), (b, sse_downstream.url)):
         s = by_name[n]
-        assert set(s) == SERVICE_KEYS | {"health"}, f"list entry keys: {sorted(s)}"
+        assert set(s) == SERVICE_KEYS | {"health", "lastChange"}, f"list entry keys: {sorted(s)}"
         assert s["health"]["state"] in ("healthy", "degraded", "down"), s["health"]
         check_service_shape(s, n, url, BASIC_TOOLS)
+        assert (s["resourceCount"], s["resourceTemplateCount"], s["promptCount"]) == (0, 0, 0), s
+        assert s["lastChange"]["action"] == "register" and s["lastChange"]["cause"] == "admin", s["lastChange"]
     # one service, with full definitions
     r = admin.service(a)
     assert r.status_code == 200, describe(r)
@@ -520,6 +523,7 @@ def test_list_and_show(admin, db, json_downstream, sse_downstream):
     assert set(one) == SERVICE_KEYS | {"definitions", "health", "resources", "resourceTemplates", "prompts", "lastChange"}, sorted(one)
     check_service_shape(one, a, json_downstream.url, BASIC_TOOLS)
     assert one["createdAt"] == by_name[a]["createdAt"]
+    assert one["lastChange"] == by_name[a]["lastChange"], (one["lastChange"], by_name[a]["lastChange"])
     defs = one["definitions"]
     assert [d["name"] for d in defs] == one["tools"], (defs, one["tools"])
     for d in defs:

@@ -74,6 +74,9 @@ def test_admin_view_shows_what_was_fetched(catalogs):
     assert [t["uriTemplate"] for t in body["resourceTemplates"]] == ["file:///notes/{day}"], body["resourceTemplates"]
     assert [p["name"] for p in body["prompts"]] == ["greet"], body["prompts"]
     assert {a["name"] for a in body["prompts"][0]["arguments"]} == {"person", "style"}
+    assert (body["resourceCount"], body["resourceTemplateCount"], body["promptCount"]) == (1, 1, 1), body
+    listed = {s["name"]: s for s in catalogs.admin.services().json()["services"]}[catalogs.names[0]]
+    assert (listed["resourceCount"], listed["resourceTemplateCount"], listed["promptCount"]) == (1, 1, 1), listed
 
 
 @BOTH_MODES

@@ -347,6 +347,9 @@ def test_openapi_schemas_match_real_responses(start_gateway, downstream):
         spec.check("/update/{name}", "put", c.put(f"/update/{fresh('none')}", headers=admin_headers()))  # 404
         spec.check("/update/{name}", "put", c.put(f"/update/{name}", json={"url": dead},
                                                   headers=admin_headers()))  # 502
+        spec.check("/replicas", "get", c.get("/replicas", headers=admin_headers()))
+        spec.check("/replicas", "get", c.get("/replicas"))  # 401
+        spec.check("/events", "get", c.get("/events"))  # 401
         spec.check("/health", "get", c.get("/health"))
         spec.check("/livez", "get", c.get("/livez"))
         spec.check("/metrics", "get", c.get("/metrics"))

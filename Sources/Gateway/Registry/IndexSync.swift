@@ -31,6 +31,9 @@ final class IndexSync {
 
     static func ms(_ seconds: Double) -> String { String(Double(Int(seconds * 1_000_000)) / 1000) }
     var onReload: (Double) -> Void = { _ in }
+    /// A change this replica is about to apply (newer than its snapshot): version, previous,
+    /// action, service; a change that arrives twice may be reported twice.
+    var onApplying: (Int64, Int64?, String, String?) -> Void = { _, _, _, _ in }
 
     private let interval: Double
 
@@ -59,15 +62,22 @@ final class IndexSync {
             log(.warn, "ignored malformed registry event")
             return
         }
-        let service = event["scope"]?.stringValue == "access" ? AccessConfig.changeKey : event["service"]?.stringValue
-        apply(version: Int64(version), previous: event["previous"]?.intValue.map(Int64.init), service: service)
+        let previous = event["previous"]?.intValue.map(Int64.init), named = event["service"]?.stringValue
+        if Int64(version) > current().version {
+            onApplying(Int64(version), previous, event["action"]?.stringValue ?? "change", named)
+        }
+        // A change of virtual servers or tokens names no service: it travels under the access key.
+        let service = event["scope"]?.stringValue == "access" ? AccessConfig.changeKey : named
+        apply(version: Int64(version), previous: previous, service: service)
     }
 
     /// A change committed here: patched in with the stored row we already hold, or (when this
     /// snapshot is not at `previous`) after a full reload — either way before the caller replies.
     func applyLocal(_ change: RegistryChange, record: ServiceRecord?, access: AccessConfig? = nil) async {
         let index = current()
-        switch machine.localChange(version: change.version, previous: change.previous, current: index.version) {
+        let decision = machine.localChange(version: change.version, previous: change.previous, current: index.version)
+        if decision != .skip { onApplying(change.version, change.previous, change.action, change.service) }
+        switch decision {
         case .skip:
             return
         case .applyDelta:

@@ -267,6 +267,27 @@ public final class PostgresRegistryStore: RegistryStore {
         }
     }
 
+    public func lastChanges() async throws(StoreError) -> [String: ServiceChange] {
+        try await run {
+            // One index probe per live service (service_changes_by_name).
+            let rows = try await pool.query("""
+                SELECT c.id, s.name AS service_name, c.version, c.action, c.cause, \(Self.ts("c.created_at")) AS at
+                FROM services s CROSS JOIN LATERAL (
+                    SELECT id, version, action, cause, created_at FROM service_changes
+                    WHERE service_name = s.name ORDER BY id DESC LIMIT 1) c
+                WHERE s.deleted_at IS NULL
+                """, [])
+            var out: [String: ServiceChange] = [:]
+            for i in 0..<rows.count {
+                guard let name = rows[i, "service_name"] else { continue }
+                out[name] = ServiceChange(id: Int64(rows[i, "id"] ?? "0") ?? 0, service: name,
+                                          version: Int64(rows[i, "version"] ?? "0") ?? 0, action: rows[i, "action"] ?? "",
+                                          cause: rows[i, "cause"] ?? "", at: rows[i, "at"] ?? "", diff: Array("{}".utf8))
+            }
+            return out
+        }
+    }
+
     public func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange] {
         try await run {
             let rows = try await pool.query("""

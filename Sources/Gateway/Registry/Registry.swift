@@ -142,6 +142,10 @@ final class Registry {
         do { return try await store.history(name: name, limit: limit) } catch { throw AdminError(error) }
     }
 
+    func lastChanges() async throws(AdminError) -> [String: ServiceChange] {
+        do { return try await store.lastChanges() } catch { throw AdminError(error) }
+    }
+
     /// The review a mutation runs in its transaction: the diff for the history (flagged changes
     /// logged at warn), or a refusal when pinning is on and a flagged change was not accepted.
     private func review(_ service: String, _ tools: [JSON], accepted: Set<String>) -> ChangeReview {

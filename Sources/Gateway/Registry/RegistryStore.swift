@@ -45,6 +45,8 @@ public protocol RegistryStore: AnyObject {
     func accessConfig() async throws(StoreError) -> AccessConfig
     /// One change to virtual servers or tokens with its version bump, in one transaction.
     func mutateAccess(_ mutation: AccessMutation) async throws(StoreError) -> RegistryChange
+    /// The newest history entry of every live service, by name, without its diff (one query).
+    func lastChanges() async throws(StoreError) -> [String: ServiceChange]
 }
 
 /// Turns the stored definitions a mutation replaces (a JSON array's bytes, nil when none) into the

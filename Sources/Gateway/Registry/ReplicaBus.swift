@@ -23,6 +23,8 @@ public final class ReplicaBus {
     /// Handshake-era resource subscriptions (`{"session","uri","on"}`): the replica holding the
     /// session's GET stream subscribes downstream and delivers the updates.
     public static let subscriptionsChannel = "mcp:resources:subscriptions"
+    /// Heartbeats (`{id, address, version, startedAt, uptime}`), so each replica knows the live ones.
+    public static let replicasChannel = "mcp:replicas"
 
     /// This process's name on the bus (random per start).
     public let replicaID: String = {
@@ -56,6 +58,8 @@ public final class ReplicaBus {
         public var healthChanged: (PeerHealth.Report) -> Void = { _ in }
         /// A session subscribed to (true) or unsubscribed from a resource on another replica.
         public var subscriptionChanged: (String, String, Bool) -> Void = { _, _, _ in }
+        /// A heartbeat on `mcp:replicas` (this replica's own included: the receiver filters).
+        public var heartbeat: (String) -> Void = { _ in }
         /// After every (re)connect of either connection: whatever was missed meanwhile is caught
         /// up by the caller (the version fence).
         public var reconnected: () -> Void
@@ -67,6 +71,7 @@ public final class ReplicaBus {
         sub.subscribe(Self.channel, handler: handlers.registryEvent)
         sub.subscribe(Self.sessionsChannel, handler: handlers.sessionRevoked)
         sub.subscribe(Self.cancelsChannel, handler: handlers.callCancelled)
+        sub.subscribe(Self.replicasChannel, handler: handlers.heartbeat)
         let me = replicaID
         sub.subscribe(Self.subscriptionsChannel) { payload in
             guard let v = try? JSONParser.parse(Array(payload.utf8)), v["replica"]?.stringValue != me,
@@ -107,6 +112,36 @@ public final class ReplicaBus {
     public func announceHealth(service: String, transition: DownstreamHealth.Transition) {
         let report = PeerHealth.Report(replica: replicaID, service: service, state: transition.to.rawValue, at: Timestamp.now)
         publish(Self.healthChannel, report.json.text, what: "health transition", [("service", service)])
+    }
+
+    /// Publishes this replica's heartbeat. Silent while Redis is down: the next one follows in an
+    /// interval, and the outage is logged by the connection itself.
+    public func announceHeartbeat(_ message: String) {
+        guard let redis, redis.isReady else { return }
+        publish(Self.replicasChannel, message, what: "heartbeat", [("replica", replicaID)])
+    }
+
+    /// Publishes this replica's goodbye on `mcp:replicas` and waits until Redis took it, at most
+    /// `seconds` (shutdown goes on either way).
+    public func announceLeaving(_ message: String, within seconds: Double) async {
+        guard let redis, redis.isReady else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            var resumed = false
+            let deadline = Timer {}
+            deadline.setHandler {
+                guard !resumed else { return }
+                resumed = true
+                c.resume()
+            }
+            deadline.start(after: seconds)
+            spawn {
+                _ = try? await redis.command(["PUBLISH", Self.replicasChannel, message])
+                deadline.stop()
+                guard !resumed else { return }
+                resumed = true
+                c.resume()
+            }
+        }
     }
 
     private func publish(_ channel: String, _ message: String, what: String, _ fields: [(String, String)]) {

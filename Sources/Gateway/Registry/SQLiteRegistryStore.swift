@@ -241,6 +241,22 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
+    public func lastChanges() async throws(StoreError) -> [String: ServiceChange] {
+        try await run { db in
+            var out: [String: ServiceChange] = [:]
+            for r in try db.query("""
+                SELECT c.id, s.name, c.version, c.action, c.cause, c.created_at FROM services s
+                JOIN service_changes c ON c.id = (SELECT id FROM service_changes WHERE service_name = s.name ORDER BY id DESC LIMIT 1)
+                WHERE s.deleted_at IS NULL
+                """).rows {
+                guard let name = r[1] else { continue }
+                out[name] = ServiceChange(id: Int64(r[0] ?? "0") ?? 0, service: name, version: Int64(r[2] ?? "0") ?? 0,
+                                          action: r[3] ?? "", cause: r[4] ?? "", at: r[5] ?? "", diff: Array("{}".utf8))
+            }
+            return out
+        }
+    }
+
     public func history(name: String, limit: Int) async throws(StoreError) -> [ServiceChange] {
         try await run { db in
             try db.query("""

@@ -30,7 +30,8 @@ Tools (``--tool-set basic``):
 Only add, multiply and whoami have an outputSchema. ``--tool-set changed`` = echo, add, slow,
 progress, whoami, multiply(a, b) -> ``{"result": a*b}`` (``fail`` removed); ``--tool-set drifted``
 = basic with ``add`` taking a third argument ``note`` (a definition changed under the same name). ``--prefix NAME``
-prefixes every tool name (``NAME`` + name). ``--page-size K`` paginates tools/list (cursor =
+prefixes every tool name (``NAME`` + name). ``--note-description TEXT`` adds ``note(text)`` described by
+exactly TEXT (the console's XSS test puts markup there). ``--page-size K`` paginates tools/list (cursor =
 decimal offset; a bad cursor is -32602).
 
 Unknown tools and invalid arguments are answered the SDK's way: a result with isError true
@@ -260,6 +261,9 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
     # The same names as basic, but `add` takes another argument: a definition that drifted.
     drifted = [echo, add_drifted, fail, slow, progress, whoami]
 
+    def note(text: str = "") -> str:
+        return text
+
     async def announce(tool_set: str, ctx: Context) -> str:
         """Switch to another tool set and say so on this session (handshake era: on its GET stream)."""
         install(tool_set)
@@ -275,6 +279,8 @@ def build_server(args: argparse.Namespace, stats: Stats) -> tuple[MCPServer, dic
             mcp.add_tool(make_generated(i), name=f"{prefix}t{i}", structured_output=False)
         if args.announce_tool:
             mcp.add_tool(announce, name=prefix + "announce", structured_output=False)
+        if args.note_description is not None:
+            mcp.add_tool(note, name=prefix + "note", description=args.note_description, structured_output=False)
         state["tool_set"] = tool_set
 
     install(args.tool_set)
@@ -395,6 +401,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tool-set", choices=("basic", "changed", "drifted"), default="basic")
     p.add_argument("--announce-tool", action="store_true",
                    help="also serve `announce(tool_set)`: switch tool sets and send tools/list_changed on the calling session")
+    p.add_argument("--note-description", default=None,
+                   help="also serve `note(text)` with exactly this description (markup, for the console's XSS test)")
     p.add_argument("--catalog", default="", help="also serve resources, a template, a prompt and completions, labelled LABEL")
     p.add_argument("--page-size", type=int, default=0, help="tools/list page size (0 = one page)")
     p.add_argument(
