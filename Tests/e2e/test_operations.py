@@ -241,9 +241,25 @@ def test_openapi_documents_every_route_and_status_of_the_design():
         ("/services/{name}", "get"): {"200", "404", "401"},
         ("/health", "get"): {"200"},
         ("/metrics", "get"): {"200"},
-        ("/mcp", "post"): {"200", "202", "400", "403", "404", "406"},
-        ("/mcp", "get"): {"200", "400", "404", "405", "406"},
-        ("/mcp", "delete"): {"204", "400", "404"},
+        ("/mcp", "post"): {"200", "202", "400", "401", "403", "404", "406", "429"},
+        ("/mcp", "get"): {"200", "400", "401", "403", "404", "405", "406"},
+        ("/mcp", "delete"): {"204", "400", "401", "403", "404"},
+        # virtual servers and tokens (DESIGN.md: 201 / 200, 400 · 401 · 404 · 409)
+        ("/virtual-servers", "post"): {"201", "400", "401", "409", "503"},
+        ("/virtual-servers", "get"): {"200", "401"},
+        ("/virtual-servers/{name}", "get"): {"200", "401", "404"},
+        ("/virtual-servers/{name}", "put"): {"200", "400", "401", "404", "503"},
+        ("/virtual-servers/{name}", "delete"): {"200", "401", "404", "503"},
+        ("/tokens", "post"): {"201", "400", "401", "503"},
+        ("/tokens", "get"): {"200", "401"},
+        ("/tokens/{id}", "delete"): {"200", "401", "404", "503"},
+        # views: everything /mcp speaks, plus authentication, an unknown view and rate limits
+        ("/mcp/{view}", "post"): {"200", "202", "400", "401", "403", "404", "406", "429"},
+        ("/mcp/{view}", "get"): {"200", "400", "401", "403", "404", "405", "406"},
+        ("/mcp/{view}", "delete"): {"204", "400", "401", "403", "404"},
+        ("/.well-known/oauth-protected-resource", "get"): {"200"},
+        ("/.well-known/oauth-protected-resource/mcp", "get"): {"200"},
+        ("/.well-known/oauth-protected-resource/mcp/{view}", "get"): {"200", "404"},
     }
     for (path, method), statuses in expected.items():
         assert path in paths, f"{path} is not documented"
@@ -256,12 +272,23 @@ def test_openapi_documents_every_route_and_status_of_the_design():
                for s in schemes.values()), f"no X-API-Key security scheme: {schemes}"
     scheme = next(n for n, s in schemes.items() if s.get("name") == "X-API-Key")
     for path, method in [("/register", "post"), ("/update/{name}", "put"), ("/delete/{name}", "delete"),
-                         ("/services", "get"), ("/services/{name}", "get")]:
+                         ("/services", "get"), ("/services/{name}", "get"), ("/virtual-servers", "post"),
+                         ("/virtual-servers", "get"), ("/virtual-servers/{name}", "get"), ("/virtual-servers/{name}", "put"),
+                         ("/virtual-servers/{name}", "delete"), ("/tokens", "post"), ("/tokens", "get"),
+                         ("/tokens/{id}", "delete")]:
         sec = paths[path][method].get("security", doc.get("security"))
-        assert sec and any(scheme in s for s in sec), f"{method.upper()} {path} does not require {scheme}"
-    for path, method in [("/health", "get"), ("/metrics", "get"), ("/mcp", "post")]:
+        assert sec and all(scheme in s for s in sec), f"{method.upper()} {path} does not require {scheme}"
+    for path, method in [("/health", "get"), ("/metrics", "get"), ("/.well-known/oauth-protected-resource/mcp", "get")]:
         sec = paths[path][method].get("security", doc.get("security", []))
         assert sec in ([], [{}]), f"{method.upper()} {path} must not require a key, documents {sec}"
+    # /mcp and its views: never the admin key; a client bearer only as MCP_AUTH asks (none by default).
+    bearer = next((n for n, s in schemes.items() if s.get("type") == "http" and s.get("scheme") == "bearer"), None)
+    assert bearer, f"no bearer security scheme for MCP clients: {schemes}"
+    for path in ("/mcp", "/mcp/{view}"):
+        for method in ("post", "get", "delete"):
+            sec = paths[path][method].get("security", doc.get("security", []))
+            assert {} in sec and not any(scheme in s for s in sec), f"{method.upper()} {path}: {sec}"
+            assert any(bearer in s for s in sec), f"{method.upper()} {path} does not name the {bearer} scheme"
 
     schemas = doc["components"]["schemas"]
     codes = set(schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"])
@@ -269,6 +296,9 @@ def test_openapi_documents_every_route_and_status_of_the_design():
             "storage_unavailable"} <= codes, codes
     mutation = schemas["MutationResult"]["properties"]
     assert {"version", "redis"} <= set(mutation), mutation
+    # The secret is in the creation response only; listings never carry it.
+    assert "token" in schemas["TokenCreated"]["required"] and "token" not in schemas["Token"]["properties"]
+    assert {"version", "redis"} <= set(schemas["VirtualServerMutation"]["required"])
 
 
 class OpenAPIChecker:
@@ -395,6 +425,83 @@ def test_openapi_schemas_match_real_responses(start_gateway, downstream):
     assert statuses[("/register", "post")] >= {201, 400, 401, 409, 502}, statuses
     assert statuses[("/update/{name}", "put")] >= {200, 400, 404, 502}, statuses
     assert statuses[("/delete/{name}", "delete")] >= {200, 401, 404}, statuses
+
+
+def test_openapi_access_schemas_match_real_responses(start_gateway, downstream):
+    """Virtual servers, tokens, views and the RFC 9728 documents answer as docs/openapi.yaml says
+    (MCP_AUTH=token, embedded SQLite)."""
+    gw = start_gateway(MCP_AUTH="token")
+    spec = OpenAPIChecker()
+    svc, view = fresh("oas"), fresh("view")
+    key = admin_headers()
+    with httpx.Client(base_url=gw.url, timeout=20) as c:
+        register(c, svc, downstream.url)
+        body = {"name": view, "include": [f"{svc}__*"], "exclude": [f"{svc}__fail"],
+                "overrides": {f"{svc}__add": {"name": "plus", "description": "Adds."}}, "rateLimit": {"perMinute": 2}}
+        spec.check("/virtual-servers", "post", c.post("/virtual-servers", json=body, headers=key))  # 201
+        spec.check("/virtual-servers", "post", c.post("/virtual-servers", json=body, headers=key))  # 409
+        spec.check("/virtual-servers", "post", c.post("/virtual-servers", json={"name": "Bad_Name"}, headers=key))  # 400
+        spec.check("/virtual-servers", "post", c.post("/virtual-servers", json=body))  # 401
+        spec.check("/virtual-servers", "get", c.get("/virtual-servers", headers=key))
+        spec.check("/virtual-servers/{name}", "get", c.get(f"/virtual-servers/{view}", headers=key))
+        spec.check("/virtual-servers/{name}", "get", c.get(f"/virtual-servers/{fresh('none')}", headers=key))  # 404
+        spec.check("/virtual-servers/{name}", "put", c.put(f"/virtual-servers/{view}", json={k: v for k, v in body.items() if k != "name"},
+                                                           headers=key))
+        spec.check("/virtual-servers/{name}", "put", c.put(f"/virtual-servers/{view}", json={"name": "other"},
+                                                           headers=key))  # 400
+        spec.check("/virtual-servers/{name}", "put", c.put(f"/virtual-servers/{fresh('none')}", json={}, headers=key))
+
+        created = c.post("/tokens", json={"name": "ops", "virtualServers": [view], "expiresAt": "2099-01-01T00:00:00Z",
+                                          "rateLimit": {"perMinute": 100}}, headers=key)
+        spec.check("/tokens", "post", created)  # 201
+        secret = created.json()["token"]
+        everywhere = c.post("/tokens", json={"name": "all"}, headers=key)
+        spec.check("/tokens", "post", everywhere)
+        spec.check("/tokens", "post", c.post("/tokens", json={"name": "x", "virtualServers": [fresh("none")]},
+                                             headers=key))  # 400
+        spec.check("/tokens", "get", c.get("/tokens", headers=key))
+        assert secret not in c.get("/tokens", headers=key).text
+
+        def view_call(path: str, rid: int, token: str | None, tool: str = "plus") -> httpx.Response:
+            meta = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+            headers = {"Accept": ACCEPT_BOTH, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            return c.post(path, json={"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                                      "params": {"name": tool, "arguments": {"a": 1, "b": 2}, "_meta": meta}}, headers=headers)
+
+        spec.check("/mcp/{view}", "post", view_call(f"/mcp/{view}", 1, None))  # 401
+        spec.check("/mcp/{view}", "post", view_call(f"/mcp/{view}", 2, "mgt_" + "A" * 43))  # 401 invalid_token
+        spec.check("/mcp", "post", view_call("/mcp", 3, secret, f"{svc}__echo"))  # 403: limited to the view
+        spec.check("/mcp/{view}", "post", view_call(f"/mcp/{fresh('none')}", 4, everywhere.json()["token"]))  # 404
+        statuses = [view_call(f"/mcp/{view}", 10 + i, secret) for i in range(3)]
+        for r in statuses:
+            spec.check("/mcp/{view}", "post", r)
+        assert [r.status_code for r in statuses] == [200, 200, 429], [describe(r) for r in statuses]
+        assert int(statuses[-1].headers["retry-after"]) >= 1
+
+        spec.check("/.well-known/oauth-protected-resource", "get", c.get("/.well-known/oauth-protected-resource"))
+        spec.check("/.well-known/oauth-protected-resource/mcp", "get", c.get("/.well-known/oauth-protected-resource/mcp"))
+        spec.check("/.well-known/oauth-protected-resource/mcp/{view}", "get",
+                   c.get(f"/.well-known/oauth-protected-resource/mcp/{view}"))
+        spec.check("/.well-known/oauth-protected-resource/mcp/{view}", "get",
+                   c.get(f"/.well-known/oauth-protected-resource/mcp/{fresh('none')}"))  # 404
+
+        token_id = created.json()["id"]
+        spec.check("/tokens/{id}", "delete", c.delete(f"/tokens/{token_id}", headers=key))
+        spec.check("/tokens/{id}", "delete", c.delete(f"/tokens/{token_id}", headers=key))  # 404: revoked
+        spec.check("/tokens/{id}", "delete", c.delete(f"/tokens/{token_id}"))  # 401
+        spec.check("/virtual-servers/{name}", "delete", c.delete(f"/virtual-servers/{view}", headers=key))
+        spec.check("/virtual-servers/{name}", "delete", c.delete(f"/virtual-servers/{view}", headers=key))  # 404
+
+    statuses: dict[tuple[str, str], set[int]] = {}
+    for p, m, st in spec.checked:
+        statuses.setdefault((p, m), set()).add(st)
+    assert statuses[("/virtual-servers", "post")] >= {201, 400, 401, 409}, statuses
+    assert statuses[("/virtual-servers/{name}", "put")] >= {200, 400, 404}, statuses
+    assert statuses[("/tokens/{id}", "delete")] >= {200, 401, 404}, statuses
+    assert statuses[("/mcp/{view}", "post")] >= {200, 401, 404, 429}, statuses
+    assert statuses[("/mcp", "post")] >= {403}, statuses
 
 
 def test_openapi_storage_unavailable_is_documented(start_gateway):
