@@ -151,8 +151,10 @@ public final class GatewayApp {
         router.add("GET", "/health") { [unowned self] _, context in
             context.send(.json(200, self.healthReport()))
         }
-        router.add("OPTIONS", "/mcp") { [unowned self] request, context in
-            context.send(self.preflight(request))
+        for path in ["/mcp", "/mcp/:view"] {
+            router.add("OPTIONS", path) { [unowned self] request, context in
+                context.send(self.preflight(request))
+            }
         }
         parts.admin.mount(on: router)
         ConsoleAssets.mount(on: router)
@@ -185,7 +187,7 @@ public final class GatewayApp {
         var headers: [(name: String, value: String)] = [
             ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
             ("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID"),
-            ("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version"),
+            ("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate"),
             ("Access-Control-Max-Age", "86400"),
             ("Vary", "Origin"),
         ]

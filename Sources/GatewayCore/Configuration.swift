@@ -224,6 +224,16 @@ public struct Configuration: Sendable {
         if c.authMode == .jwt && c.jwksURL == nil {
             throw ConfigurationError(variable: "JWKS_URL", problem: "is required when MCP_AUTH=jwt")
         }
+        // Signing keys over plain http could be swapped on the way: https, except on this machine.
+        if let jwks = c.jwksURL, jwks.lowercased().hasPrefix("http://"),
+           !["http://127.0.0.1", "http://localhost", "http://[::1]"].contains(where: { jwks.lowercased().hasPrefix($0 + ":") || jwks.lowercased().hasPrefix($0 + "/") }) {
+            throw ConfigurationError(variable: "JWKS_URL", problem: "must be https (plain http only to 127.0.0.1, localhost or [::1])")
+        }
+        // The default audience is this resource's URL; taken from a client's Host header it would
+        // be the client's choice.
+        if c.authMode == .jwt && c.jwtAudience == nil && c.publicURL == nil {
+            throw ConfigurationError(variable: "JWT_AUDIENCE", problem: "or PUBLIC_URL is required when MCP_AUTH=jwt (the audience tokens must name)")
+        }
         if let v = value("AUTHORIZATION_SERVERS") {
             c.authorizationServers = v.split(separator: ",").map { String($0).trimmingCharacters(" ") }.filter { !$0.isEmpty }
         } else if let issuer = c.jwtIssuer {

@@ -74,6 +74,24 @@ import Testing
         #expect(try load(["NODE_ENV": "Development"]).environment == .development)
     }
 
+    @Test func accessSettings() throws {
+        let c = try load([:])
+        #expect(c.authMode == .none && c.auditLog && !c.auditArguments && c.rateLimitPerMinute == nil && c.otlpEndpoint == nil)
+        #expect(failingVariable(["MCP_AUTH": "basic"]) == "MCP_AUTH")
+        #expect(try load(["MCP_AUTH": "TOKEN"]).authMode == .token)
+        #expect(failingVariable(["MCP_AUTH": "jwt"]) == "JWKS_URL")
+        #expect(failingVariable(["MCP_AUTH": "jwt", "JWKS_URL": "https://idp.example/jwks"]) == "JWT_AUDIENCE", "no audience to check")
+        #expect(failingVariable(["MCP_AUTH": "jwt", "JWKS_URL": "http://idp.example/jwks", "JWT_AUDIENCE": "a"]) == "JWKS_URL")
+        let jwt = try load(["MCP_AUTH": "jwt", "JWKS_URL": "http://127.0.0.1:9/jwks", "PUBLIC_URL": "https://mcp.example/",
+                            "JWT_ISSUER": "https://idp.example", "JWKS_MIN_REFRESH_INTERVAL": "5"])
+        #expect(jwt.publicURL == "https://mcp.example" && jwt.authorizationServers == ["https://idp.example"] && jwt.jwksMinRefreshInterval == 5)
+        #expect(try load(["AUTHORIZATION_SERVERS": "https://a, https://b"]).authorizationServers == ["https://a", "https://b"])
+        #expect(failingVariable(["RATE_LIMIT_PER_MINUTE": "0"]) == "RATE_LIMIT_PER_MINUTE")
+        #expect(failingVariable(["AUDIT_ARGUMENTS": "maybe"]) == "AUDIT_ARGUMENTS")
+        #expect(failingVariable(["OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"]) == "OTEL_EXPORTER_OTLP_ENDPOINT")
+        #expect(try load(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"]).otlpEndpoint == "http://127.0.0.1:4318")
+    }
+
     @Test func apiKeyAndSessionSecretLengths() throws {
         #expect(failingVariable(["API_KEY": "short"]) == "API_KEY")
         #expect(try load(["API_KEY": "12345678"]).apiKey == "12345678")

@@ -120,7 +120,9 @@ def jwt_setup(gateway_bin, tmp_path_factory):
     keys.add_ec("ec-1")
     jwks = JWKSServer(keys)
     factory = GatewayFactory(gateway_bin, tmp)
-    gw = factory(DATABASE_URL=f"sqlite:{tmp / 'registry.db'}", MCP_AUTH="jwt", JWKS_URL=jwks.url, JWT_ISSUER=ISSUER,
+    port = free_port()
+    gw = factory(port=port, PUBLIC_URL=f"http://127.0.0.1:{port}", DATABASE_URL=f"sqlite:{tmp / 'registry.db'}", MCP_AUTH="jwt",
+                 JWKS_URL=jwks.url, JWT_ISSUER=ISSUER,
                  JWKS_MIN_REFRESH_INTERVAL="2", **GATEWAY_ENV)
     ds = Downstream(mode="json", workdir=tmp)
     admin = Admin(gw.url)
@@ -232,4 +234,8 @@ def test_401_challenge_and_metadata_name_the_issuer(jwt_setup):
     assert doc["resource"] == f"{s.gw.url}/mcp" and doc["authorization_servers"] == [ISSUER], doc
     view_doc = httpx.get(f"{s.gw.url}/.well-known/oauth-protected-resource/mcp/{s.view}", timeout=10).json()
     assert view_doc["resource"] == f"{s.gw.url}/mcp/{s.view}" and f"mcp:{s.view}" in view_doc["scopes_supported"], view_doc
-    assert httpx.get(f"{s.gw.url}/.well-known/oauth-protected-resource/mcp/{unique_name('nosuch')}", timeout=10).status_code == 404
+    # Unknown views get a document too: the metadata is no oracle of which views exist.
+    ghost = unique_name("nosuch")
+    doc = httpx.get(f"{s.gw.url}/.well-known/oauth-protected-resource/mcp/{ghost}", timeout=10)
+    assert doc.status_code == 200 and doc.json()["resource"] == f"{s.gw.url}/mcp/{ghost}", describe(doc)
+    assert httpx.get(f"{s.gw.url}/.well-known/oauth-protected-resource/mcp/Not_A_Name", timeout=10).status_code == 404

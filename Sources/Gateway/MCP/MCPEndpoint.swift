@@ -169,9 +169,11 @@ final class MCPEndpoint {
 
     /// RFC 9728 protected-resource metadata for `/mcp` (also at the bare well-known path) or a view.
     private func resourceMetadata(_ http: HTTPRequest) -> HTTPResponse {
+        // Any well-formed view name gets its document, whether or not the view exists: the
+        // metadata must not tell an unauthenticated client which views there are.
         let view = http.parameters["view"]
-        if let view, index().access.virtualServers[view] == nil {
-            return .error(404, code: "not_found", message: "no virtual server named \(view)")
+        if let view, Validation.serviceNameProblem(view) != nil {
+            return .error(404, code: "not_found", message: "not a virtual server name")
         }
         let scopes = view.map { ["mcp:\($0)", "mcp:*"] } ?? ["mcp:*"]
         return .json(200, .object([
@@ -187,7 +189,7 @@ final class MCPEndpoint {
 
     private func corsHeaders(_ request: HTTPRequest) -> [(name: String, value: String)] {
         guard let origin = request.header("origin") else { return [] }
-        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version"), ("Vary", "Origin")]
+        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate"), ("Vary", "Origin")]
     }
 
     /// Sessions whose signature was checked recently (the HMAC is skipped for them).
