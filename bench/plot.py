@@ -130,7 +130,10 @@ def chart_tools_call(results: Path, out: Path) -> Path:
             ax2.text(b.get_x() + b.get_width() / 2, b.get_height(), f"{b.get_height():.0f}", ha="center",
                      va="bottom", fontsize=8.5)
     ax2.set_xticks([0, 1], ["p50", "p99"])
-    ax2.set_ylabel("µs added to a call (proxied − direct)")
+    # log scale: a noisy machine's p99 can be ten times the p50
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax2.set_ylabel("µs added to a call (proxied − direct), log scale")
     d = lat[("gateway", "direct")]
     title = f"latency added, 1 connection, {p['lat_rounds']} × {p['lat_n']} sequential calls\n"
     if len(vias) == 2:
@@ -140,7 +143,7 @@ def chart_tools_call(results: Path, out: Path) -> Path:
     ax2.set_title(title, fontsize=9.5)
     ax2.legend(fontsize=8.5, loc="upper left")
     ax2.grid(axis="y", alpha=0.3)
-    ax2.set_ylim(0, ax2.get_ylim()[1] * 1.1)
+    ax2.set_ylim(10, ax2.get_ylim()[1] * 1.6)
 
     footer(fig, doc, f"PHASES=call ROUNDS={p['rounds']} DURATION={p['duration_s']} WARMUP={p['warmup_s']} "
                      f"LAT_N={p['lat_n']} LAT_ROUNDS={p['lat_rounds']} bash bench/mcp.sh  (mcp-call.json)")
