@@ -143,9 +143,9 @@ def chart_tools_call(results: Path, out: Path) -> Path:
                   f"{lat[('gateway', 'added')]['median_p50_us'] / max(lat[('nginx', 'added')]['median_p50_us'], 0.1):.2f}; "
                   f"direct call p50 {d['median_p50_us']:.0f} µs)")
     ax2.set_title(title, fontsize=9.5)
-    ax2.legend(fontsize=8.5, loc="upper left")
+    ax2.legend(fontsize=8, loc="upper left")
     ax2.grid(axis="y", alpha=0.3)
-    ax2.set_ylim(10, ax2.get_ylim()[1] * 1.6)
+    ax2.set_ylim(10, ax2.get_ylim()[1] * 3)  # room for the legend
 
     footer(fig, doc, f"PHASES=call ROUNDS={p['rounds']} DURATION={p['duration_s']} WARMUP={p['warmup_s']} "
                      f"LAT_N={p['lat_n']} LAT_ROUNDS={p['lat_rounds']} bash bench/mcp.sh  (mcp-call.json)")
