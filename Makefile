@@ -6,7 +6,7 @@ ifeq ($(shell command -v swift 2>/dev/null),)
 export PATH := /opt/swift/usr/bin:$(PATH)
 endif
 
-.PHONY: deps venv build build-debug run test e2e unit bench clean fuzz
+.PHONY: deps venv build build-debug run test e2e unit bench plots clean fuzz
 
 deps:
 	scripts/deps.sh
@@ -46,8 +46,14 @@ bench: deps build
 	@set -e; for f in bench/*.sh; do \
 	  [ -e "$$f" ] || continue; \
 	  [ "$$f" = bench/lib.sh ] && continue; \
+	  [ "$$f" = bench/charts.sh ] && continue; \
 	  echo "== $$f"; bash "$$f"; \
 	done
+
+# The charts of docs/performance.md: the benchmarks behind them (a few minutes), then bench/plot.py
+# writes docs/img/*.png; the data stays in bench/results/ (RESULTS_DIR). See bench/charts.sh.
+plots: deps venv build
+	bench/charts.sh
 
 clean:
 	rm -rf .build .build-fuzz

@@ -8,13 +8,15 @@ Phase "quiet": n sequential tools/call of echo__echo on one keep-alive connectio
 the same while another thread registers, updates and deletes services through the admin API as
 fast as it can (each mutation is a SQLite transaction on the gateway's loop, plus a tools fetch
 from the echo server). Rounds alternate; the table gives p50, p99, p99.9 and max of each phase,
-the number of mutations made during the write phases, and the worst added latency.
+the number of mutations made during the write phases, and the worst added latency. The same
+numbers go to RESULTS_DIR/embedded.json (default bench/results/; bench/results.py describes it).
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import math
 import multiprocessing
 import sys
 import urllib.request
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mcp_latency import Conn, pct, run_calls  # noqa: E402
+from results import save  # noqa: E402
 
 
 def writer(base: str, key: str, echo_url: str, stop, counter) -> None:
@@ -77,8 +80,11 @@ def main() -> int:
     quiet.sort()
     busy.sort()
     print(f"{'phase':<8} {'calls':>7} {'p50 µs':>9} {'p99 µs':>9} {'p99.9 µs':>9} {'max µs':>9}")
+    phases = []
     for name, lat in (("quiet", quiet), ("writes", busy)):
         print(f"{name:<8} {len(lat):>7} {pct(lat, 50):>9.1f} {pct(lat, 99):>9.1f} {pct(lat, 99.9):>9.1f} {lat[-1] / 1000:>9.1f}")
+        phases.append({"phase": name, "calls": len(lat), "p50_us": round(pct(lat, 50), 1), "p99_us": round(pct(lat, 99), 1),
+                       "p999_us": round(pct(lat, 99.9), 1), "max_us": round(lat[-1] / 1000, 1)})
     print(f"\nmutations during the write phases: {mutations} (register + update + delete, each a SQLite transaction)")
     print(f"added by concurrent writes: p99 {pct(busy, 99) - pct(quiet, 99):+.1f} µs, "
           f"p99.9 {pct(busy, 99.9) - pct(quiet, 99.9):+.1f} µs, max {(busy[-1] - quiet[-1]) / 1000:+.1f} µs")
@@ -98,6 +104,14 @@ def main() -> int:
     p99 = next((le for le, c in buckets if count and c >= 0.99 * count), float("nan"))
     print(f"SQLite calls (worker thread): {count}, mean {total / max(count, 1) * 1e6:.1f} µs, "
           f"p99 <= {p99 * 1e6:.0f} µs (histogram bucket), longest {longest * 1e6:.0f} µs")
+    summary = {"mutations": mutations,
+               "added_p99_us": round(pct(busy, 99) - pct(quiet, 99), 1),
+               "added_p999_us": round(pct(busy, 99.9) - pct(quiet, 99.9), 1),
+               "added_max_us": round((busy[-1] - quiet[-1]) / 1000, 1),
+               "sqlite_calls": count, "sqlite_mean_us": round(total / max(count, 1) * 1e6, 1),
+               "sqlite_p99_bucket_us": None if math.isnan(p99) else round(p99 * 1e6),
+               "sqlite_longest_us": round(longest * 1e6)}
+    save("embedded", {"phases": phases, "summary": [summary]}, params={"n": a.n, "rounds": a.rounds})
     return 0
 
 

@@ -3,7 +3,8 @@
 # mutations running at the same time (do SQLite statements on the loop stall other requests?).
 #
 # The gateway (release build, GATEWAY_BIN) runs on core 0 with DATABASE_URL=sqlite:<tmp>; the
-# echo MCP server (bench/echo_mcp.py) and the clients on core 1. Prints a table (bench/embedded.py).
+# echo MCP server (bench/echo_mcp.py) and the clients on core 1. Prints a table (bench/embedded.py),
+# also written as data to RESULTS_DIR/embedded.json (default bench/results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -38,5 +39,5 @@ for _ in $(seq 100); do
 done
 curl -sf -X POST "http://127.0.0.1:$GW_PORT/register" -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \
   -d "{\"name\":\"echo\",\"url\":\"http://127.0.0.1:$ECHO_PORT/mcp\"}" >/dev/null
-taskset -c 1 "$PY" bench/embedded.py --gateway "http://127.0.0.1:$GW_PORT" --key "$KEY" \
+GATEWAY_BIN=$GATEWAY_BIN taskset -c 1 "$PY" bench/embedded.py --gateway "http://127.0.0.1:$GW_PORT" --key "$KEY" \
   --echo-url "http://127.0.0.1:$ECHO_PORT/mcp" "$@"

@@ -45,6 +45,8 @@
 #                 the gateway's settings (default 1 / 5 / 60 / 2)
 #   ECHO_PYTHON   python for bench/echo_mcp.py and bench/health_probe.py (default python3)
 #   SERVER_CPU / CLIENT_CPU   core of the gateway / of everything else (default 0 / 1)
+#   RESULTS_DIR   where the tables are also written as data, health.json (default bench/results/;
+#                 bench/results.py describes it)
 #
 # Exit status: 0 when every call to a was answered with its echo (before and after b died), every
 # call to b with the circuit open was answered -32004, the circuit opened once, and a stayed healthy
@@ -195,6 +197,7 @@ row() {
     local rps
     rps=$(awk -v v="$7" 'BEGIN {if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v}')
     ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s |' "$1" "$2" "$3" "$4" "$5" "$6" "$rps" "$8")")
+    results_row health rows "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
 }
 
 # measure_a PHASE KEY [BG_LUA BG_LABEL BG_EXPECT]: a's sequential rounds, then a's wrk rounds, each
@@ -237,6 +240,7 @@ bg_row() {
 }
 
 # ---------------------------------------------------------------- setup
+results_table health rows phase service calls errors p50_us p99_us rps cpu_us_per_request
 start_echo
 A_MCP=$ECHO_MCP
 mv "$TMP/echo.out" "$TMP/echo-a.out"; mv "$TMP/echo.log" "$TMP/echo-a.log"
@@ -329,6 +333,23 @@ echo "$OPEN_LINE"
 echo "a during b down / baseline: $(ratios down base)"
 if [ "$CONTROL" = 1 ]; then echo "a during b down / control (ping load): $(ratios down ctl)"; fi
 echo "health after the run: a $HEALTH_A; b $HEALTH_B"
+
+results_table health opening metric value
+for k in first_answer_ms down_ms down_seen_ms first_reject_ms failed_before_open; do
+    results_row health opening "$k" "$(json_get "$TMP/open.json" "$k")"
+done
+# a's numbers during the failure over the baseline (and the control), as printed
+results_table health ratios over seq_p50 seq_p99 seq_rps wrk_rps wrk_p50 wrk_p99
+for base in base $([ "$CONTROL" = 1 ] && echo ctl); do
+    results_row health ratios "$([ $base = base ] && echo baseline || echo control)" \
+        "$(ratio "${SEQ_P50[down]}" "${SEQ_P50[$base]}")" "$(ratio "${SEQ_P99[down]}" "${SEQ_P99[$base]}")" \
+        "$(ratio "${SEQ_RPS[down]}" "${SEQ_RPS[$base]}")" "$(ratio "${WRK_RPS[down]}" "${WRK_RPS[$base]}")" \
+        "$(ratio "${WRK_P50[down]}" "${WRK_P50[$base]}")" "$(ratio "${WRK_P99[down]}" "${WRK_P99[$base]}")"
+done
+results_save health calls="$CALLS" duration_s="$DURATION" rounds="$ROUNDS" connections="$CONNECTIONS" \
+    bg_connections="$BG_CONNECTIONS" bg_delay_ms="$BG_DELAY_MS" control="$CONTROL" \
+    health_check_interval="$HEALTH_CHECK_INTERVAL" circuit_failure_threshold="$CIRCUIT_FAILURE_THRESHOLD" \
+    circuit_cool_down="$CIRCUIT_COOL_DOWN" health_down_after="$HEALTH_DOWN_AFTER" failures="${#FAIL[@]}"
 if [ ${#FAIL[@]} -gt 0 ]; then
     echo
     printf 'FAILED: %s\n' "${FAIL[@]}"

@@ -18,6 +18,8 @@
 #   ROUNDS        alternation rounds (default 2)
 #   NGINX_BIN     nginx executable (default /usr/sbin/nginx, Debian nginx-light)
 #   SERVER_CPU / CLIENT_CPU   cores for the servers / for wrk (default 0 / 1)
+#   RESULTS_DIR   where the table is also written as data, http.json (default bench/results/;
+#                 bench/results.py describes it)
 #
 # Exit status: 0 when every target that ran answered correctly and was measured.
 set -euo pipefail
@@ -114,6 +116,7 @@ measure() {
     rps=$R_RPS p50=$R_P50 p99=$R_P99
     log "$(printf '%-8s %12s req/s   p50 %8s ms   p99 %8s ms' "$name" "$rps" "$p50" "$p99")"
     keep_best "$name" "$rps" "$p50" "$p99"
+    results_row http rounds "$name" "$round" "$rps" "$p50" "$p99"
 }
 
 start_gateway
@@ -132,6 +135,7 @@ if [ "$WARMUP" != 0 ]; then
 fi
 
 log "wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency, wrk on cpu $CLIENT_CPU, servers on cpu $SERVER_CPU, $ROUNDS rounds"
+results_table http rounds target round rps p50_ms p99_ms
 for round in $(seq 1 "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do
         measure "$t" "$(url_of "$t")"
@@ -151,3 +155,8 @@ if [ -n "$GATEWAY_URL" ]; then
 else
     echo "gateway/nginx throughput ratio: n/a (gateway skipped)"
 fi
+
+results_table http throughput target rps p50_ms p99_ms
+for t in "${TARGETS[@]}"; do results_row http throughput "$t" "${BEST_RPS[$t]}" "${BEST_P50[$t]}" "${BEST_P99[$t]}"; done
+results_save http route="$ROUTE" connections="$CONNECTIONS" duration_s="$DURATION" rounds="$ROUNDS" \
+    warmup_s="$WARMUP" server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU" nginx="$(nginx_version)"

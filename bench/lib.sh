@@ -231,3 +231,29 @@ keep_best() {
         BEST_P99[$key]=$4
     fi
 }
+
+# ---------------------------------------------------------------- results as data
+# Every benchmark also writes what it printed as data: RESULTS_DIR/NAME.json (default
+# bench/results/, git-ignored; bench/results.py describes the file). Nothing is printed.
+# results_table NAME TABLE COLUMN...: starts TABLE of NAME with these column names.
+# results_row NAME TABLE FIELD...: one row of it (fields without tabs; `-` or empty = null).
+# results_save NAME [KEY=VALUE...]: writes the file from the tables, with KEY=VALUE as its params;
+# a failure is logged and does not fail the benchmark.
+results_table() {
+    local name=$1 table=$2
+    shift 2
+    mkdir -p "$TMP/results/$name"
+    (IFS=$'\t'; printf '%s\n' "$*") >"$TMP/results/$name/$table.tsv"
+}
+results_row() {
+    local name=$1 table=$2
+    shift 2
+    (IFS=$'\t'; printf '%s\n' "$*") >>"$TMP/results/$name/$table.tsv"
+}
+results_save() {
+    local name=$1
+    shift
+    mkdir -p "$TMP/results/$name"
+    GATEWAY_BIN=${GATEWAY_BIN:-} python3 "$ROOT/bench/results.py" "$name" "$TMP/results/$name" "$@" \
+        || log "warning: could not write the results of $name"
+}

@@ -48,6 +48,8 @@
 #   LIST_TOOLS    --tools for the SDK downstream (default 14: 6 fixed tools + 14 = 20 tools)
 #   SERVER_CPU / CLIENT_CPU   core of the gateway and nginx / of wrk, the echo server and the
 #                 latency client (default 0 / 1)
+#   RESULTS_DIR   where the tables are also written as data, one JSON file per phase: mcp-list.json,
+#                 mcp-call.json, mcp-read.json (default bench/results/; bench/results.py describes them)
 #   PERF=1        after the measured rounds, one extra (unmeasured) gateway round per wrk phase under
 #                 `perf record -g -p <gateway>`; prints `perf report --no-children --sort symbol`
 #                 (top PERF_LINES lines, default 40). PERF_DIR=dir keeps the perf.data files there.
@@ -151,6 +153,22 @@ EOF
 
 declare -A ALL_RPS ALL_CPU_A ALL_CPU_B
 
+# start_results NAME: the phase's results (RESULTS_DIR/NAME.json); every measured round goes into
+# its table `rounds`, the summary into `throughput` (results_throughput).
+start_results() {
+    RES=$1
+    results_table "$RES" rounds target round rps p50_ms p99_ms cpu_a_us cpu_b_us
+    results_table "$RES" throughput target best_rps median_rps p50_ms p99_ms cpu_a_us cpu_b_us
+}
+
+# results_throughput KEY LABEL: a row of `throughput` as printed: best req/s with its p50/p99 (ms),
+# median req/s, median CPU per request of each process (µs).
+results_throughput() {
+    local key=$1
+    results_row "$RES" throughput "$2" "${BEST_RPS[$key]}" "$(median "${ALL_RPS[$key]}")" "${BEST_P50[$key]}" \
+        "${BEST_P99[$key]}" "$(median "${ALL_CPU_A[$key]}")" "$(median "${ALL_CPU_B[$key]}")"
+}
+
 # measure KEY LABEL URL SCRIPT CONNECTIONS [PID_A [PID_B]]
 measure() {
     local key=$1 label=$2 url=$3 script=$4 conns=$5 pid_a=${6:-} pid_b=${7:-} rps cpu=
@@ -163,6 +181,8 @@ measure() {
     ALL_CPU_A[$key]="${ALL_CPU_A[$key]:-} $R_CPU_A"
     ALL_CPU_B[$key]="${ALL_CPU_B[$key]:-} $R_CPU_B"
     keep_best "$key" "$rps" "$R_P50" "$R_P99"
+    results_row "$RES" rounds "$key" "$(wc -w <<<"${ALL_RPS[$key]}")" "$rps" "$R_P50" "$R_P99" \
+        "$([ -n "$pid_a" ] && echo "$R_CPU_A")" "$([ -n "$pid_b" ] && echo "$R_CPU_B")"
 }
 
 median() { printf '%s\n' $1 | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -229,6 +249,7 @@ if [ $want_list = 1 ]; then
         run_wrk list-nginx-warmup "$NGINX_MCP" "$TMP/list.lua" "$CONNECTIONS" "$WARMUP"
     fi
     log "tools/list: wrk -t1 -c$CONNECTIONS -d${DURATION}s -s list.lua; wrk on cpu $CLIENT_CPU, gateway and nginx on cpu $SERVER_CPU; $ROUNDS rounds"
+    start_results mcp-list
     NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1 || true)
     for round in $(seq 1 "$ROUNDS"); do
         measure list-gateway "tools/list gateway" "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS" "$GATEWAY_PID"
@@ -254,6 +275,10 @@ if [ $want_list = 1 ]; then
             -v gm="$(median "${ALL_RPS[list-gateway]}")" -v nm="$(median "${ALL_RPS[list-nginx]}")" \
             'BEGIN { printf "gateway/nginx tools/list ratio: best %.3f, median %.3f (target >= 1.0)\n", g / n, gm / nm }'
     )
+    for t in gateway nginx; do results_throughput "list-$t" "$t"; done
+    results_save mcp-list tools="$ntools" bytes="$(wc -c <"$TMP/tools-list.json" | tr -d ' ')" \
+        connections="$CONNECTIONS" duration_s="$DURATION" rounds="$ROUNDS" warmup_s="$WARMUP" \
+        server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU" nginx="$(nginx_version)"
 fi
 
 # start_proxy_nginx ECHO_URL: nginx (one worker, SERVER_CPU) proxying POST /mcp to the echo server
@@ -382,6 +407,7 @@ EOF
         run_wrk call-direct-warmup "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$WARMUP"
     fi
     log "tools/call: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU; $ROUNDS rounds"
+    start_results mcp-call
     for round in $(seq 1 "$ROUNDS"); do
         measure call-gateway "tools/call via gateway" "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
         measure call-direct "tools/call direct" "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
@@ -413,6 +439,25 @@ EOF
             echo "(on the nginx row, 'gateway us/req' is the nginx worker's CPU per request)"
         fi
     )
+    for t in gateway direct $([ $want_proxy = 1 ] && echo nginx); do results_throughput "call-$t" "$t"; done
+    # the latency table: per proxy (gateway; nginx), the proxied call, the direct call of the same
+    # run and the difference (added), in µs, as bench/mcp_latency.py printed them
+    results_table "$RES" latency via target best_p50_us best_p99_us median_p50_us median_p99_us \
+        proxy_cpu_us proxy_runq_wait_us echo_cpu_us
+    for via in gateway $([ $want_proxy = 1 ] && echo nginx); do
+        "$ECHO_PYTHON" -c '
+import json, sys
+summary = json.load(open(sys.argv[1]))["summary"]
+for target, key in (("proxy", "gateway"), ("direct", "direct"), ("added", "added")):
+    s = summary[key]
+    print("\t".join([sys.argv[2], target] + ["%.1f" % s[k] for k in (
+        "best_p50", "best_p99", "median_p50", "median_p99", "median_gateway_cpu", "median_gateway_wait",
+        "median_echo_cpu")]))
+' "$TMP/latency$([ $via = nginx ] && echo -nginx).json" "$via" >>"$TMP/results/$RES/latency.tsv"
+    done
+    results_save mcp-call connections="$CALL_CONNECTIONS" duration_s="$DURATION" rounds="$ROUNDS" \
+        warmup_s="$WARMUP" lat_n="$LAT_N" lat_rounds="$LAT_ROUNDS" proxy="$want_proxy" \
+        server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU" nginx="$([ $want_proxy = 1 ] && nginx_version)"
 fi
 
 # ---------------------------------------------------------------- 3. resources/read against tools/call
@@ -428,6 +473,7 @@ if [ $want_read = 1 ]; then
     write_lua "$TMP/read-gateway.lua" "$READ_SID" "$READ_REQ"
     write_lua "$TMP/call2-gateway.lua" "$READ_SID" "$CALL2_REQ"
     log "resources/read vs tools/call through the gateway: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; $ROUNDS rounds"
+    start_results mcp-read
     for round in $(seq 1 "$ROUNDS"); do
         measure read-gateway "resources/read" "$GATEWAY_MCP" "$TMP/read-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
         measure call2-gateway "tools/call" "$GATEWAY_MCP" "$TMP/call2-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
@@ -444,6 +490,10 @@ if [ $want_read = 1 ]; then
         awk -v r="$(median "${ALL_RPS[read-gateway]}")" -v c="$(median "${ALL_RPS[call2-gateway]}")" \
             'BEGIN { printf "resources/read / tools/call throughput (medians): %.3f\n", r / c }'
     )
+    results_throughput read-gateway resources/read
+    results_throughput call2-gateway tools/call
+    results_save mcp-read connections="$CALL_CONNECTIONS" duration_s="$DURATION" rounds="$ROUNDS" \
+        server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU"
 fi
 
 echo

@@ -15,6 +15,7 @@ registry version bumped, nothing published: the replicas' fence finds it and rel
 uncontended, and its RSS from /proc/PID/status), then one register on A and B's `index delta applied ...
 ms=<n>` at that size.
 
+The tables also go to RESULTS_DIR/replicas.json (default bench/results/; bench/results.py describes it).
 Standard library only (the downstream server runs under --python, which needs the MCP SDK).
 Exit status 0 when everything was measured (a missed target is reported, not an error).
 """
@@ -36,6 +37,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOWNSTREAM = ROOT / "Tests" / "e2e" / "servers" / "downstream.py"
@@ -579,11 +583,14 @@ def main() -> int:
         print(f"part 1: {args.mutations} mutations (register/delete alternating) on A ...", flush=True)
         p1 = part1(env, ds_url, args.mutations, args.poll_interval)
         rows = []
+        propagation = []
         for key, label in (("b", "A 2xx -> B tools/list (direct) shows it"),
                            ("c", "A 2xx -> C GET /mcp gets list_changed")):
             v = p1[key]
             rows.append([label, f"{percentile(v, 0.5):.2f}", f"{percentile(v, 0.99):.2f}", f"{max(v):.2f}",
                          str(len(v))])
+            propagation.append({"path": label, "p50_ms": round(percentile(v, 0.5), 3),
+                                "p99_ms": round(percentile(v, 0.99), 3), "max_ms": round(max(v), 3), "n": len(v)})
         print()
         print(table(rows, ["propagation", "p50 ms", "p99 ms", "max ms", "n"]))
         print(f"(C events that arrived before A's 2xx, counted as 0: {p1['early_c']}; "
@@ -629,6 +636,15 @@ def main() -> int:
               f"the same {os.cpu_count()} cores)")
         if build != "release":
             print("\nNOTE: measured with a DEBUG build of the gateway; release numbers will be lower.")
+        tables = {"propagation": propagation}
+        if p2:
+            tables["size"] = [{k: p2[k] for k in (
+                "total_tools", "avg_tool_bytes", "insert_s", "fresh_reload_ms", "fresh_reloads", "fence_reloads",
+                "rss_fresh_mb", "hwm_fresh_mb", "rss_b_mb", "hwm_b_mb", "delta_b_ms", "delta_a_ms",
+                "delta_visible_ms", "reloads_after_mutations")}]
+        save("replicas", tables, params={"mutations": args.mutations, "services": args.services,
+                                         "tools_per_service": args.tools, "replicas": 3, "build": build},
+             gateway_bin=env["GATEWAY_BIN"])
         return 0
     except BenchError as e:
         print(f"bench/replicas.py: {e}", file=sys.stderr)

@@ -17,6 +17,8 @@
 #   CONNECTIONS   wrk connections (default 8)
 #   ECHO_PYTHON   python for bench/echo_mcp.py (default python3)
 #   SERVER_CPU / CLIENT_CPU   core of the gateway / of wrk and the echo server (default 0 / 1)
+#   RESULTS_DIR   where the table is also written as data, rss.json (default bench/results/;
+#                 bench/results.py describes it)
 #
 # Exit status: 0 when every phase ran; 1 when tools/call grew by more than LIMIT_KB (default 1024).
 set -euo pipefail
@@ -95,12 +97,16 @@ for phase in call list; do
 done
 
 printf '\n%-30s %10s %12s %12s %10s %12s\n' "path" requests "RSS before" "RSS after" growth "bytes/req"
+results_table rss memory path requests rss_before_kb rss_after_kb growth_kb bytes_per_request
 for phase in call list; do
     label="tools/call (relayed)"; [ "$phase" = list ] && label="tools/list (control)"
     growth=$(( AFTER[$phase] - BEFORE[$phase] ))
     per=$(awk -v g="$growth" -v n="${DONE[$phase]}" 'BEGIN {printf "%.1f", (n > 0 ? g * 1024 / n : 0)}')
     printf '%-30s %10s %9s kB %9s kB %7s kB %12s\n' "$label" "${DONE[$phase]}" "${BEFORE[$phase]}" "${AFTER[$phase]}" "$growth" "$per"
+    results_row rss memory "$label" "${DONE[$phase]}" "${BEFORE[$phase]}" "${AFTER[$phase]}" "$growth" "$per"
 done
+results_save rss calls="$CALLS" warm_calls="$WARM_CALLS" connections="$CONNECTIONS" limit_kb="$LIMIT_KB" \
+    server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU"
 growth=$(( AFTER[call] - BEFORE[call] ))
 if [ "$growth" -gt "$LIMIT_KB" ]; then
     log "tools/call grew RSS by $growth kB over ${DONE[call]} calls (limit $LIMIT_KB kB)"
