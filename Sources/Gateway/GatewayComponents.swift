@@ -223,10 +223,33 @@ final class Snapshots {
         return snapshot.hiding(Set(down), view: views)
     }
 
+    /// Where snapshots that are no longer kept are let go: freeing one built by a full reload (every
+    /// definition of the registry) takes tens of milliseconds at 100k tools, not on the loop.
+    private static let releaser = BlockingWorker()
+
     private func install(_ next: ToolIndex) {
         if next !== current {
             recent.append(current)
-            if recent.count > 8 { recent.removeFirst() }
+            // Keep up to 8 snapshots of the new one's lineage (deltas share all but one service) and
+            // one older (a listing begun before the last full reload can finish): memory stays
+            // within two copies of the registry however often it reloads.
+            var kept: [ToolIndex] = [], dropped: [ToolIndex] = []
+            var older = false
+            for s in recent.reversed() {
+                if kept.count < 8 && (s.lineage == next.lineage || !older) {
+                    if s.lineage != next.lineage { older = true }
+                    kept.append(s)
+                } else {
+                    dropped.append(s)
+                }
+            }
+            recent = kept.reversed()
+            if !dropped.isEmpty {
+                // The box is the only holder once `dropped` is emptied: the last release is the worker's.
+                let box = ReleaseBox(dropped)
+                dropped = []
+                Self.releaser.submit { box.items = [] }
+            }
         }
         current = next
         let present = down.filter { base.service(named: $0) != nil }
@@ -239,4 +262,10 @@ final class Snapshots {
         if version == current.version && view == current.view { return current }
         return recent.last { $0.version == version && $0.view == view }
     }
+}
+
+/// Snapshots on their way to be freed off the loop (touched by the worker alone once handed over).
+private final class ReleaseBox: @unchecked Sendable {
+    var items: [ToolIndex]
+    init(_ items: [ToolIndex]) { self.items = items }
 }

@@ -97,6 +97,9 @@ public final class ToolIndex: @unchecked Sendable {
     private var pageCache: [Int: [UInt8]] = [:]
     /// Virtual servers and tokens at this version.
     public let access: AccessConfig
+    /// Which full build this snapshot descends from (through deltas and views, which share its
+    /// services): snapshots of one lineage cost little to keep together, of two, twice the memory.
+    public let lineage: UInt64
     /// The virtual server this snapshot is the view of (nil: the whole federation).
     public let viewName: String?
     /// A view's tools by the name its clients use (overrides make it other than `<service>__…`).
@@ -115,13 +118,15 @@ public final class ToolIndex: @unchecked Sendable {
         for s in built { services[s.name] = s }
         let order = services.keys.sorted()
         self.init(version: version, services: services, order: order,
-                  counts: order.map { services[$0]!.entries.count }, pageSize: pageSize, access: access)
+                  counts: order.map { services[$0]!.entries.count }, pageSize: pageSize, access: access,
+                  lineage: UInt64.random(in: 1...UInt64.max))
     }
 
     private init(version: Int64, services: [String: Service], order: [String], counts: [Int], pageSize: Int,
-                 view: Int = 0, hidden: [String] = [], access: AccessConfig, viewName: String? = nil,
+                 view: Int = 0, hidden: [String] = [], access: AccessConfig, lineage: UInt64, viewName: String? = nil,
                  routes: [String: (service: String, index: Int)]? = nil) {
         self.access = access
+        self.lineage = lineage
         self.viewName = viewName
         self.routes = routes
         self.version = version
@@ -161,7 +166,7 @@ public final class ToolIndex: @unchecked Sendable {
         }
         let hidden = names.filter { services[$0] != nil }.sorted()
         return ToolIndex(version: version, services: services, order: keptOrder, counts: keptCounts, pageSize: pageSize,
-                         view: hidden.isEmpty ? 0 : view, hidden: hidden, access: access)
+                         view: hidden.isEmpty ? 0 : view, hidden: hidden, access: access, lineage: lineage)
     }
 
     /// The next snapshot: this one with `name` replaced by `record` (nil removes it).
@@ -186,13 +191,15 @@ public final class ToolIndex: @unchecked Sendable {
             order.remove(at: at)
             counts.remove(at: at)
         }
-        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access)
+        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access,
+                         lineage: lineage)
     }
 
     /// The next snapshot: this one with new virtual servers and tokens, every service shared.
     public func replacingAccess(_ access: AccessConfig, version: Int64) -> ToolIndex {
         precondition(view == 0 && viewName == nil, "a delta applies to the full snapshot, not a listing view")
-        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access)
+        return ToolIndex(version: version, services: services, order: order, counts: counts, pageSize: pageSize, access: access,
+                         lineage: lineage)
     }
 
     /// The view of virtual server `name` (nil when there is none): the same version, listing
@@ -222,7 +229,7 @@ public final class ToolIndex: @unchecked Sendable {
                                              templates: s.templates.filter { vs.selects($0.federatedName) })
         }
         let p = ToolIndex(version: version, services: projected, order: order, counts: order.map { projected[$0]!.entries.count },
-                          pageSize: pageSize, view: view, hidden: hidden, access: access, viewName: name, routes: routes)
+                          pageSize: pageSize, view: view, hidden: hidden, access: access, lineage: lineage, viewName: name, routes: routes)
         projections[name] = p
         return p
     }

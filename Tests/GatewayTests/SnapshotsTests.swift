@@ -56,4 +56,33 @@ import Testing
             _ = full
         }
     }
+
+    /// Cursors stay valid across deltas and one full reload; memory stays within two copies of the
+    /// registry however often it reloads (older lineages are let go, off the loop).
+    @Test func keepsItsLineageAndOneOlderSnapshot() async {
+        await onLoop {
+            let s = Snapshots()
+            let first = Self.index(1, ["a", "b"])
+            _ = s.swap(first)
+            _ = s.swap(first.replacing("c", with: ServiceRecord(id: 2, name: "c", url: "http://c/mcp", createdAt: "", updatedAt: "",
+                                                                 rawTools: Array(#"[{"name":"t"}]"#.utf8)), version: 2))
+            weak var dropped: ToolIndex?
+            do {
+                let second = Self.index(3, ["a", "b", "c"])  // a full reload: a new lineage
+                dropped = s.current
+                _ = s.swap(second)
+                #expect(s.retained(version: 2, view: 0) != nil && s.retained(version: 1, view: 0) == nil,
+                        "one snapshot of the older lineage is kept")
+                for v in Int64(4)...8 { _ = s.swap(second.replacing("a", with: nil, version: v)) }
+                #expect(s.retained(version: 3, view: 0) != nil, "a listing begun on the reload's snapshot can finish")
+                _ = s.swap(Self.index(13, ["a"]))
+                #expect(s.retained(version: 8, view: 0) != nil && s.retained(version: 3, view: 0) == nil)
+                _ = s.swap(Self.index(14, ["b"]))
+            }
+            #expect(s.retained(version: 13, view: 0) != nil && s.retained(version: 8, view: 0) == nil)
+            // The worker lets the older snapshots go.
+            for _ in 0..<100 where dropped != nil { await sleep(seconds: 0.01) }
+            #expect(dropped == nil, "a dropped snapshot is freed")
+        }
+    }
 }
