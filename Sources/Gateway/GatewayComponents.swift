@@ -78,11 +78,16 @@ struct GatewayComponents {
         // moved, and so do the other replicas (a heartbeat carries the version).
         let sync = IndexSync(store: store, signal: bus, log: log, pageSize: config.toolsPageSize, interval: config.versionCheckInterval,
                              current: { [unowned snapshots] in snapshots.base },
-                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay, unowned replicas] next in
+                             install: { [unowned snapshots, unowned downstreams, unowned mcp, unowned relay, unowned replicas] next, delta in
                                  let before = snapshots.current
                                  let changed = snapshots.swap(next)
-                                 downstreams.retain(next)
-                                 relay.limiter.retain(downstreams.serviceNames)
+                                 // A delta names its one service: the pool and the limiter follow it alone.
+                                 downstreams.retain(next, changed: delta)
+                                 if let delta {
+                                     if next.service(named: delta) == nil { relay.limiter.forget(delta) }
+                                 } else {
+                                     relay.limiter.retain(downstreams.serviceNames)
+                                 }
                                  if changed {
                                      mcp.notifyListChanges(from: before, to: snapshots.current)
                                      replicas.beat()

@@ -42,6 +42,8 @@ public struct PeerHealth: Sendable {
         (byService[service] ?? [:]).values.filter { now - $0.at <= maxAge }.sorted { $0.replica < $1.replica }
     }
 
+    public mutating func forget(service: String) { byService[service] = nil }
+
     public mutating func forget(servicesNotIn names: Set<String>) {
         byService = byService.filter { names.contains($0.key) }
     }

@@ -68,6 +68,19 @@ final class DownstreamMonitor {
         peers.forget(servicesNotIn: Set(keep.keys))
     }
 
+    /// One service came (`present`) or went.
+    func retain(one name: String, present: Bool) {
+        if present {
+            if services[name] == nil {
+                let now = EventLoop.main.now
+                services[name] = Service(name: name, settings: settings, now: now, firstCheckAt: jittered(now))
+            }
+        } else {
+            services[name] = nil
+            peers.forget(service: name)
+        }
+    }
+
     func state(of name: String) -> Service? { services[name] }
 
     /// What an operator sees of a service's health (`GET /services`): state, since when, the last

@@ -75,13 +75,16 @@ final class CallLimiter {
     /// Services that left the registry: their gates go (waiters are refused).
     func retain(_ names: some Collection<String>) {
         let keep = Set(names)
-        for service in gates.keys where !keep.contains(service) {
-            let pending = waiters.removeValue(forKey: service) ?? [:]
-            gates[service] = nil
-            for (_, w) in pending.sorted(by: { $0.key < $1.key }) {
-                w.timer.stop()
-                w.refuse()
-            }
+        for service in gates.keys where !keep.contains(service) { forget(service) }
+    }
+
+    /// A service is gone: its gate goes, and its waiters are refused.
+    func forget(_ service: String) {
+        let pending = waiters.removeValue(forKey: service) ?? [:]
+        gates[service] = nil
+        for (_, w) in pending.sorted(by: { $0.key < $1.key }) {
+            w.timer.stop()
+            w.refuse()
         }
     }
 

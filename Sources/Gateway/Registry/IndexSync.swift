@@ -16,7 +16,9 @@ final class IndexSync {
     private let signal: ReplicaBus
     private let log: Log
     private let current: () -> ToolIndex
-    private let install: (ToolIndex) -> Void
+    /// Installs a snapshot; the second argument names the one service a delta changed (or
+    /// `AccessConfig.changeKey`), nil after a full reload.
+    private let install: (ToolIndex, String?) -> Void
     private let pageSize: Int
     private let fence = Timer {}
     /// Where full snapshots are built, off the loop, half each.
@@ -38,7 +40,7 @@ final class IndexSync {
     private let interval: Double
 
     init(store: any RegistryStore, signal: ReplicaBus, log: Log, pageSize: Int, interval: Double,
-         current: @escaping () -> ToolIndex, install: @escaping (ToolIndex) -> Void) {
+         current: @escaping () -> ToolIndex, install: @escaping (ToolIndex, String?) -> Void) {
         self.store = store
         self.signal = signal
         self.log = log
@@ -83,9 +85,9 @@ final class IndexSync {
         case .applyDelta:
             let started = EventLoop.clock()
             if let access {
-                install(index.replacingAccess(access, version: change.version))
+                install(index.replacingAccess(access, version: change.version), change.service)
             } else {
-                install(index.replacing(change.service, with: record, version: change.version))
+                install(index.replacing(change.service, with: record, version: change.version), change.service)
             }
             deltaApplied(change.service, version: change.version, started: started, origin: "local")
         case .reloadFirst:
@@ -117,7 +119,7 @@ final class IndexSync {
                     let (install, then) = machine.deltaRowRead(previous: previous, current: current().version)
                     if install {
                         self.install(access.map { current().replacingAccess($0, version: version) }
-                                     ?? current().replacing(service, with: record, version: version))
+                                     ?? current().replacing(service, with: record, version: version), service)
                         deltaApplied(service, version: version, started: started, origin: "event")
                     }
                     carryOut(then)
@@ -193,7 +195,7 @@ final class IndexSync {
             let built = try await a + b
             let next = ToolIndex(version: version, built: built, pageSize: pageSize, access: access)
             let builtAt = EventLoop.clock()
-            install(next)
+            install(next, nil)
             releaseFreedMemory()
             reloads += 1
             lastReloadSeconds = EventLoop.clock() - started
