@@ -1,3 +1,5 @@
+import Glibc
+
 /// An immutable snapshot of every federated tool. A reload builds a new one and swaps it in;
 /// requests in flight keep the snapshot they started with. A change to one service builds the
 /// next snapshot from this one by replacing that service alone (`replacing`), sharing the rest.
@@ -467,10 +469,7 @@ public final class ToolIndex: @unchecked Sendable {
     /// a host reading it reaches the same server. nil for every other tool (no such key: the
     /// common case costs one byte search).
     static func appsRewritten(_ bytes: ArraySlice<UInt8>, name: String, service: String) -> [UInt8]? {
-        guard bytes.count >= resourceUriKey.count,
-              bytes.indices.dropLast(resourceUriKey.count - 1).contains(where: { i in
-                  bytes[i] == resourceUriKey[0] && bytes[i..<(i + resourceUriKey.count)].elementsEqual(resourceUriKey)
-              }),
+        guard contains(bytes, resourceUriKey),
               let tool = try? JSONParser.parse(Array(bytes)), let meta = tool["_meta"], case .object = meta else { return nil }
         var newMeta = meta
         if let ui = meta["ui"], let uri = ui["resourceUri"]?.stringValue, let federated = FederatedURI.federate(service: service, uri: uri) {
@@ -480,6 +479,26 @@ public final class ToolIndex: @unchecked Sendable {
             newMeta = newMeta.setting("ui/resourceUri", .string(federated))
         }
         return tool.setting("name", .string(name)).setting("_meta", newMeta).serialized()
+    }
+
+    /// Whether `needle` (not empty) occurs in `bytes`: memchr for its first byte, memcmp for the
+    /// rest (a full reload asks this of every tool, so it must not walk the bytes in Swift closures).
+    static func contains(_ bytes: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, bytes.count >= needle.count else { return false }
+        return bytes.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { n in
+                guard let base = hay.baseAddress, let first = n.baseAddress else { return false }
+                var at = base
+                let last = base + (hay.count - n.count)
+                while at <= last {
+                    guard let hit = memchr(at, Int32(n[0]), last - at + 1) else { return false }
+                    let p = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(p, first, n.count) == 0 { return true }
+                    at = p + 1
+                }
+                return false
+            }
+        }
     }
 
     /// The definition with its top-level `name` value (at `name`, relative) replaced, every other

@@ -87,3 +87,19 @@ import Testing
         #expect(view.entry(named: "beta__search") != nil && view.view == 5 && view.cursor(forPage: 1).hasSuffix(".5"))
     }
 }
+
+@Suite struct ByteSearchTests {
+    @Test func findsANeedleWhereverItIs() {
+        var g = SplitMix64(seed: 11)
+        for _ in 0..<2000 {
+            let hay = (0..<Int(g.next() % 40)).map { _ in UInt8(0x61 + g.next() % 3) }
+            let needle = (0..<Int(1 + g.next() % 4)).map { _ in UInt8(0x61 + g.next() % 3) }
+            let expected = hay.count >= needle.count && (0...(hay.count - needle.count)).contains { Array(hay[$0..<($0 + needle.count)]) == needle }
+            let start = hay.isEmpty ? 0 : Int(g.next() % UInt64(hay.count))
+            let slice = hay[start...]
+            let inSlice = slice.count >= needle.count && (start...(hay.count - needle.count)).contains { Array(hay[$0..<($0 + needle.count)]) == needle }
+            #expect(ToolIndex.contains(hay[...], needle) == expected, "\(hay) \(needle)")
+            #expect(ToolIndex.contains(slice, needle) == inSlice, "\(hay)[\(start)...] \(needle)")
+        }
+    }
+}
