@@ -65,7 +65,7 @@ struct GatewayComponents {
         }
         mcp.onRefused = { [metrics] status in metrics.authRefusals.inc([String(status)]) }
         mcp.onRateLimited = { [metrics] in metrics.rateLimited.inc() }
-        if config.auditLog {
+        if config.auditLog && log.enabled(.info) {
             relay.audit = { [log] who, method, service, outcome, seconds in
                 log(.info, "audit", who.fields(method: method, service: service, outcome: outcome, seconds: seconds))
             }

@@ -528,7 +528,8 @@ final class MCPEndpoint {
 
     /// Who asked for what, for the audit line (nil when audit lines are off).
     private func auditContext(_ request: Request, _ context: ResponseContext, _ scope: Scope) -> AuditContext? {
-        guard config.auditLog || scope.span != nil else { return nil }
+        // Audit lines are written at info: below that level nothing is built for them.
+        guard (config.auditLog && log.enabled(.info)) || scope.span != nil else { return nil }
         return AuditContext(who: scope.principal.label, view: scope.view ?? "/mcp", requestTag: context.requestTag,
                             rpcID: request.id.text, name: "",
                             arguments: config.auditArguments ? request.params["arguments"].map { $0.serialized() } : nil, span: scope.span)
