@@ -16,12 +16,14 @@ let package = Package(
         // C: system libraries and a logic-free shim for what Swift cannot import.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // OpenSSL 3: libcrypto (JWT signatures) and libssl (TLS to downstreams).
+        .systemLibrary(name: "CCrypto", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "CGatewayShims",
             linkerSettings: [
                 .linkedLibrary("ev"), .linkedLibrary("hiredis"),
                 .linkedLibrary("curl"), .linkedLibrary("http_parser"),
+                .linkedLibrary("ssl"), .linkedLibrary("crypto"),
             ]
         ),
         // Pure logic: JSON, MCP, configuration, the tool index. Imports no C module.
@@ -40,7 +42,7 @@ let package = Package(
         // The I/O shells, driven on the real loop without sockets: a loop thread for tests, a
         // recording response sink, a scripted downstream transport.
         .target(name: "LoopTesting", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], path: "Tests/LoopTesting", swiftSettings: swiftSettings),
-        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor", "HTTP", "GatewayCore", "CCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "LoopTesting", "Reactor", "HTTP", "GatewayCore", "CCrypto", "CGatewayShims"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LoopTesting", "Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "LoopTesting", "HTTP", "Drivers", "Reactor", "GatewayCore"], swiftSettings: swiftSettings),
     ]

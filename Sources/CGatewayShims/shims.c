@@ -32,5 +32,10 @@ CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void 
 int gw_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 int gw_sock_nonblock_cloexec(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }
 int gw_evp_pkey_public_key_selection(void) { return EVP_PKEY_PUBLIC_KEY; }
+long gw_ssl_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+long gw_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
+long gw_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_max_proto_version(ctx, version); }
+long gw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+long gw_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
 
 int gw_malloc_trim(void) { return malloc_trim(0); }

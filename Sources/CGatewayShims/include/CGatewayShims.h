@@ -1,6 +1,7 @@
 // Re-exports of what Swift cannot import directly: libev's function-like macros, hiredis's
 // header-only libev adapter, curl's variadic option setters, accept4, OpenSSL's composite selection
-// macros. No logic lives here.
+// macros and its control macros (`SSL_set_tlsext_host_name`, `SSL_CTX_set_min_proto_version`, ...).
+// No logic lives here.
 #ifndef CGATEWAYSHIMS_H
 #define CGATEWAYSHIMS_H
 
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <malloc.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 // libev
 struct ev_loop *gw_ev_default_loop(void);
@@ -50,6 +52,12 @@ CURLMcode gw_curl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void 
 
 // OpenSSL: what EVP_PKEY_fromdata imports (the macro ORs other macros, which Swift cannot import)
 int gw_evp_pkey_public_key_selection(void);
+// OpenSSL: libssl's control macros (each one SSL_ctrl / SSL_CTX_ctrl call)
+long gw_ssl_set_tlsext_host_name(SSL *ssl, const char *name);
+long gw_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
+long gw_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version);
+long gw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode);
+long gw_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, long mode);
 
 // memory
 int gw_malloc_trim(void);
