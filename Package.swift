@@ -21,8 +21,7 @@ let package = Package(
         .target(
             name: "CGatewayShims",
             linkerSettings: [
-                .linkedLibrary("ev"), .linkedLibrary("hiredis"),
-                .linkedLibrary("curl"), .linkedLibrary("http_parser"),
+                .linkedLibrary("ev"), .linkedLibrary("hiredis"), .linkedLibrary("http_parser"),
                 .linkedLibrary("ssl"), .linkedLibrary("crypto"),
             ]
         ),
@@ -32,8 +31,8 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CGatewayShims"], swiftSettings: swiftSettings),
         // HTTP/1.1 server on the loop (http-parser).
         .target(name: "HTTP", dependencies: ["Reactor", "GatewayCore", "CGatewayShims"], swiftSettings: swiftSettings),
-        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP (curl multi), SQLite, JWT
-        // signatures (libcrypto).
+        // Drivers: PostgreSQL (libpq), Redis (hiredis), outgoing HTTP and HTTPS (on the loop, TLS
+        // through OpenSSL's libssl), SQLite, JWT signatures (libcrypto).
         .target(name: "Drivers", dependencies: ["Reactor", "GatewayCore", "CGatewayShims", "CLibPQ", "CSQLite", "CCrypto"], swiftSettings: swiftSettings),
         // The application: admin API, /mcp, registry.
         .target(name: "Gateway", dependencies: ["Reactor", "HTTP", "Drivers", "GatewayCore"], swiftSettings: swiftSettings),
