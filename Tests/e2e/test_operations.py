@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from admin_fixtures import Downstream
 from conftest import ROOT, free_port
+from mcp_fixtures import poll
 from rawhttp import RawConn
 
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -202,16 +203,6 @@ def wait_answering(gw, timeout: float = 15.0) -> None:
             pass
         time.sleep(0.05)
     pytest.fail(f"the gateway did not answer GET /health within {timeout} s\n{gw.log_tail()}", pytrace=False)
-
-
-def poll(fn, timeout: float = 5.0, interval: float = 0.05):
-    """Calls fn() until it returns a true value; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------------
