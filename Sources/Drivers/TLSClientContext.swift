@@ -5,16 +5,20 @@ import Reactor
 
 /// The process's one `SSL_CTX` for https downstreams: TLS 1.2 or later, the peer's chain verified
 /// against the system store (`SSL_CTX_set_default_verify_paths`) and, when given, an extra PEM
-/// bundle (`DOWNSTREAM_CA_FILE`), ALPN `http/1.1`, and a client session cache — the last session
-/// (TLS 1.2) or ticket (TLS 1.3) of each origin — so that a new connection to an origin already
-/// seen resumes instead of running a full handshake. Kept-alive connections need neither: they
+/// bundle (`DOWNSTREAM_CA_FILE`), ALPN `http/1.1`, and a client session cache — a few TLS 1.3
+/// tickets, or the TLS 1.2 session, of each origin — so that a new connection to an origin already
+/// seen resumes instead of running a full handshake, a burst of them too. Kept-alive connections need neither: they
 /// stay open across requests. Created once at start; never freed.
 @LoopActor
 public final class TLSClientContext {
     let ctx: OpaquePointer
-    /// Sessions to resume, by the origin's `host:port` (what the certificate was verified for).
-    private var sessions: [String: OpaquePointer] = [:]
-    static let maxSessions = 1024
+    /// Sessions to resume, by the origin's `host:port` (what the certificate was verified for):
+    /// TLS 1.3 tickets, newest last, each offered once; or one TLS 1.2 session, offered each time.
+    private var sessions: [String: [OpaquePointer]] = [:]
+    static let maxOrigins = 1024
+    /// A TLS 1.3 server sends two tickets per connection (OpenSSL's default): a burst of new
+    /// connections resumes up to this many.
+    static let maxTicketsPerOrigin = 8
 
     /// Fails with the reason when `caFile` cannot be read or holds no certificate.
     public init(caFile: String? = nil) throws(TLSSetupError) {
@@ -54,36 +58,47 @@ public final class TLSClientContext {
     /// A new client `SSL` on this context (nil when OpenSSL cannot allocate one).
     func makeSSL() -> OpaquePointer? { SSL_new(ctx) }
 
-    /// The session to resume for `key`, owned by the caller (one reference). A TLS 1.3 ticket is
-    /// handed out once (RFC 8446 §C.4: a client should not reuse a ticket); a TLS 1.2 session stays.
+    /// The session to resume for `key`, owned by the caller (one reference): the newest TLS 1.3
+    /// ticket, handed out once (RFC 8446 §C.4: a client should not reuse a ticket), or the TLS 1.2
+    /// session, which stays.
     func takeSession(for key: String) -> OpaquePointer? {
-        guard let session = sessions[key] else { return nil }
-        if SSL_SESSION_is_resumable(session) != 1 {
-            // Its connection ended without close_notify (a failure): OpenSSL marked it bad.
-            forget(key)
-            return nil
+        while var list = sessions[key], let session = list.last {
+            let resumable = SSL_SESSION_is_resumable(session) == 1
+            if !resumable || SSL_SESSION_get_protocol_version(session) >= TLS1_3_VERSION {
+                list.removeLast()
+                sessions[key] = list.isEmpty ? nil : list
+            }
+            guard resumable else {
+                // Its connection ended without close_notify (a failure): OpenSSL marked it bad.
+                SSL_SESSION_free(session)
+                continue
+            }
+            if SSL_SESSION_get_protocol_version(session) < TLS1_3_VERSION { SSL_SESSION_up_ref(session) }
+            return session
+        }
+        return nil
+    }
+
+    /// Keeps `session` (whose reference the caller gives up) for `key`: another ticket next to the
+    /// ones kept (the oldest goes past `maxTicketsPerOrigin`), or the one TLS 1.2 session.
+    func keep(_ session: OpaquePointer, for key: String) {
+        var list = sessions[key] ?? []
+        if list.isEmpty, sessions.count >= Self.maxOrigins, let other = sessions.keys.first {
+            forget(other)
         }
         if SSL_SESSION_get_protocol_version(session) >= TLS1_3_VERSION {
-            sessions[key] = nil
+            list.append(session)
+            if list.count > Self.maxTicketsPerOrigin { SSL_SESSION_free(list.removeFirst()) }
         } else {
-            SSL_SESSION_up_ref(session)
+            for old in list { SSL_SESSION_free(old) }
+            list = [session]
         }
-        return session
+        sessions[key] = list
     }
 
-    /// Keeps `session` (whose reference the caller gives up) as the one to resume for `key`.
-    func keep(_ session: OpaquePointer, for key: String) {
-        if let old = sessions.updateValue(session, forKey: key) {
-            SSL_SESSION_free(old)
-        } else if sessions.count > Self.maxSessions, let (k, s) = sessions.first(where: { $0.key != key }) {
-            sessions[k] = nil
-            SSL_SESSION_free(s)
-        }
-    }
-
-    /// Forgets the session of `key` (its handshake failed: it must not be offered again).
+    /// Forgets the sessions of `key` (a handshake failed: they must not be offered again).
     func forget(_ key: String) {
-        if let s = sessions.removeValue(forKey: key) { SSL_SESSION_free(s) }
+        for s in sessions.removeValue(forKey: key) ?? [] { SSL_SESSION_free(s) }
     }
 
     func hasSession(for key: String) -> Bool { sessions[key] != nil }
