@@ -7,8 +7,9 @@ import Reactor
 /// against the system store (`SSL_CTX_set_default_verify_paths`) and, when given, an extra PEM
 /// bundle (`DOWNSTREAM_CA_FILE`), ALPN `http/1.1`, and a client session cache — a few TLS 1.3
 /// tickets, or the TLS 1.2 session, of each origin — so that a new connection to an origin already
-/// seen resumes instead of running a full handshake, a burst of them too. Kept-alive connections need neither: they
-/// stay open across requests. Created once at start; never freed.
+/// seen resumes instead of running a full handshake, a burst of them too. Kept-alive connections
+/// need neither: they stay open across requests. The gateway makes one at start and keeps it; its
+/// engines hold it, so it is freed (with its cached sessions) only after the last of them.
 @LoopActor
 public final class TLSClientContext {
     let ctx: OpaquePointer
@@ -24,7 +25,6 @@ public final class TLSClientContext {
     public init(caFile: String? = nil) throws(TLSSetupError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSSetupError("cannot create a TLS context: \(TLSErrorQueue.drain() ?? "unknown error")") }
-        self.ctx = ctx
         _ = gw_ssl_ctx_set_min_proto_version(ctx, TLS1_2_VERSION)
         // Idle kept-alive connections hand their 2 × ~17 KB record buffers back.
         _ = gw_ssl_ctx_set_mode(ctx, Int(SSL_MODE_RELEASE_BUFFERS))
@@ -33,7 +33,10 @@ public final class TLSClientContext {
             // A missing system store is not fatal with a CA file; without one every https peer fails to verify.
             ERR_clear_error()
         }
-        if let caFile { try Self.load(caFile, into: ctx) }
+        if let caFile {
+            do { try Self.load(caFile, into: ctx) } catch { SSL_CTX_free(ctx); throw error }
+        }
+        self.ctx = ctx
         var alpn: [UInt8] = [8] + Array("http/1.1".utf8)
         _ = SSL_CTX_set_alpn_protos(ctx, &alpn, UInt32(alpn.count))
         _ = gw_ssl_ctx_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
@@ -42,6 +45,11 @@ public final class TLSClientContext {
             let engine = Unmanaged<TLSEngine>.fromOpaque(owner).takeUnretainedValue()
             return LoopActor.assumeIsolated { engine.sessionIssued(session) ? 1 : 0 }
         }
+    }
+
+    isolated deinit {
+        for list in sessions.values { for s in list { SSL_SESSION_free(s) } }
+        SSL_CTX_free(ctx)  // engines hold their context: none is left
     }
 
     /// The CA bundle: readable, and at least one certificate in it.

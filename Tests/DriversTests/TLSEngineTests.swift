@@ -271,6 +271,24 @@ import Testing
         #expect(message == "cannot read /nonexistent/ca.pem: No such file or directory")
     }
 
+    /// A context outlives its engines and no more: it and its cached sessions are freed after the last one.
+    @Test func aContextIsFreedAfterItsEngines() async throws {
+        let freed = try await onLoop { () -> Bool in
+            weak var weakContext: TLSClientContext?
+            do {
+                let context = try TLSClientContext(caFile: TLSFixtures.path("ca.pem"))
+                weakContext = context
+                let client = try TLSEngineTests.client(context, "localhost", 7)
+                #expect(TLSEngineTests.converse(client, makeServerEngine(makeServerContext())) == .established)
+                _ = TLSEngineTests.readAll(client)
+                client.shutdown()
+                #expect(context.hasSession(for: "localhost:7"))
+            }
+            return weakContext == nil
+        }
+        #expect(freed)
+    }
+
     @Test(arguments: ["not a certificate\n", "", TLSFixtures.serverKey + "\n"])
     func aFileWithoutCertificatesIsRefused(_ contents: String) async {
         let path = TLSFixtures.write(contents, as: "bad-\(contents.count).pem")
