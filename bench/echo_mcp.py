@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A minimal, fast MCP echo server for bench/mcp.sh (plain asyncio, no SDK, no uvloop).
 
-    python3 bench/echo_mcp.py --port P [--host 127.0.0.1] [--path /mcp]
+    python3 bench/echo_mcp.py --port P [--host 127.0.0.1] [--path /mcp] [--tls-cert CERT --tls-key KEY]
 
 Handshake-era Streamable HTTP over HTTP/1.1 keep-alive, every answer ``application/json``:
 
@@ -23,6 +23,8 @@ The HTTP side: requests are parsed from a per-connection buffer in a loop, so pi
 are answered in order, in one write per batch; bodies by ``Content-Length`` or chunked;
 ``Expect: 100-continue`` is honoured; ``Connection: close`` closes after the answer.
 
+With ``--tls-cert``/``--tls-key`` (PEM files) it serves https (asyncio's TLS over the same protocol).
+
 Once listening, one line ``READY <port>`` is printed to stdout (flushed); ``--port 0`` picks a
 free port. SIGTERM/SIGINT stop it (exit 0).
 """
@@ -34,6 +36,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 
 PROTOCOL_VERSION = "2025-11-25"
@@ -237,10 +240,17 @@ async def main() -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--path", default="/mcp")
     ap.add_argument("--backlog", type=int, default=1024)
+    ap.add_argument("--tls-cert", help="serve https with this PEM certificate chain (with --tls-key)")
+    ap.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     a = ap.parse_args()
+    tls = None
+    if a.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(a.tls_cert, a.tls_key)
     loop = asyncio.get_running_loop()
     server = EchoServer(a.path)
-    srv = await loop.create_server(lambda: EchoProtocol(server), a.host, a.port, backlog=a.backlog, reuse_address=True)
+    srv = await loop.create_server(lambda: EchoProtocol(server), a.host, a.port, backlog=a.backlog, reuse_address=True,
+                                   ssl=tls)
     port = srv.sockets[0].getsockname()[1]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

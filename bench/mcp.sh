@@ -22,6 +22,14 @@
 #    is bounded by that shared core (single-threaded Python echo server + wrk); through the gateway
 #    by whichever core saturates first, the gateway's or that one: the CPU-per-request columns
 #    tell which (gateway us/req x req/s close to 1 s/s = the gateway is the bottleneck).
+# 3. tools/call to an https downstream (PHASES=tls; informational, not in the default): the echo server
+#    serves https (bench/echo_mcp.py --tls-cert/--tls-key, Python's asyncio TLS) with a certificate
+#    for localhost from a CA made for the run (openssl), registered as `echotls` at
+#    https://localhost:P/mcp on a gateway started with DOWNSTREAM_CA_FILE=<that CA>. Compared with
+#    nginx proxy_pass to the same https upstream (keepalive upstream, proxy_ssl_verify on,
+#    proxy_ssl_session_reuse on) and with the client calling the echo server over https itself:
+#    the one-connection latency and wrk throughput, as in 2. The gateway's TLS handshakes are
+#    read from /metrics before and after: kept-alive connections mean a handful, not one per call.
 # Every wrk run also reports the servers' time on CPU per request (from /proc/<pid>/schedstat;
 # median of rounds), which stays meaningful on a busy machine; the latency table adds the
 # gateway's CPU and run-queue wait per call.
@@ -37,7 +45,8 @@
 #                 over a keepalive upstream; the same wrk rounds and the same one-connection latency
 #                 run against it, so the gateway is compared with nginx doing the same hop)
 #   PHASES        which parts to run: "list call" (default), "list", "call", "read" (resources/read
-#                 through the gateway against tools/call through the gateway, alternating rounds)
+#                 through the gateway against tools/call through the gateway, alternating rounds),
+#                 "tls" (3.: tools/call to an https echo server; needs openssl)
 #   DURATION      seconds per wrk run (default 10)
 #   WARMUP        seconds of wrk warm-up per target (default 2; 0 = none)
 #   ROUNDS        alternating wrk rounds per phase (default 3)
@@ -89,7 +98,10 @@ case " $PHASES " in *" list "*) want_list=1 ;; esac
 case " $PHASES " in *" call "*) want_call=1 ;; esac
 want_read=0
 case " $PHASES " in *" read "*) want_read=1 ;; esac
-[ $want_list = 1 ] || [ $want_call = 1 ] || [ $want_read = 1 ] || die "PHASES must name list, call and/or read"
+want_tls=0
+case " $PHASES " in *" tls "*) want_tls=1 ;; esac
+[ $want_list = 1 ] || [ $want_call = 1 ] || [ $want_read = 1 ] || [ $want_tls = 1 ] || die "PHASES must name list, call, read and/or tls"
+if [ $want_tls = 1 ]; then require_tools "apt-get install openssl" openssl; fi
 if [ $want_list = 1 ]; then
     require_nginx
     find_mcp_python
@@ -218,6 +230,11 @@ perf_round() {
 # core): the gateway must not find it down and name it in tools/list's _meta in the middle of the
 # run, nor hold a notification stream to it.
 export HEALTH_CHECK_INTERVAL=${HEALTH_CHECK_INTERVAL:-86400} WATCH_DOWNSTREAMS=${WATCH_DOWNSTREAMS:-false}
+if [ $want_tls = 1 ]; then
+    # The gateway trusts the run's CA; curl (sessions, checks) too.
+    make_tls_files "$TMP/tls"
+    export DOWNSTREAM_CA_FILE=$TMP/tls/ca.pem CURL_CA_BUNDLE=$TMP/tls/ca.pem
+fi
 start_gateway
 LIST_TABLE=
 CALL_TABLE=
@@ -281,13 +298,22 @@ if [ $want_list = 1 ]; then
         server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU" nginx="$(nginx_version)"
 fi
 
-# start_proxy_nginx ECHO_URL: nginx (one worker, SERVER_CPU) proxying POST /mcp to the echo server
-# over a keepalive upstream, in $TMP/nginx-proxy; sets NGINX_PROXY_MCP and NGINX_PROXY_WORKER.
+# start_proxy_nginx ECHO_URL [NAME]: nginx (one worker, SERVER_CPU) proxying POST /mcp to the echo
+# server over a keepalive upstream, in $TMP/NAME (default nginx-proxy); sets NGINX_PROXY_MCP and
+# NGINX_PROXY_WORKER. An https ECHO_URL (https://localhost:P) is verified against
+# DOWNSTREAM_CA_FILE under the name localhost, with TLS sessions reused.
 start_proxy_nginx() {
-    local echo_url=$1 port dir=$TMP/nginx-proxy upstream
+    local echo_url=$1 name=${2:-nginx-proxy} port upstream scheme tls_conf=
+    local dir=$TMP/$name
     port=$(free_port)
-    upstream=${echo_url#http://}
+    scheme=${echo_url%%://*}
+    upstream=${echo_url#*://}
     upstream=${upstream%%/*}
+    if [ "$scheme" = https ]; then
+        upstream=127.0.0.1:${upstream##*:}
+        tls_conf="proxy_ssl_server_name on; proxy_ssl_name localhost; proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $DOWNSTREAM_CA_FILE; proxy_ssl_session_reuse on;"
+    fi
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
@@ -312,17 +338,18 @@ http {
     server {
         listen 127.0.0.1:$port;
         location /mcp {
-            proxy_pass http://echo;
+            proxy_pass $scheme://echo;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffering off;
+            $tls_conf
         }
     }
 }
 EOF
-    "$NGINX_BIN" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$TMP/nginx-proxy.log" 2>&1 \
-        || { cat "$TMP/nginx-proxy.log" >&2; die "nginx proxy config test failed"; }
-    taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >>"$TMP/nginx-proxy.log" 2>&1 &
+    "$NGINX_BIN" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$TMP/$name.log" 2>&1 \
+        || { cat "$TMP/$name.log" >&2; die "nginx proxy config test failed"; }
+    taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >>"$TMP/$name.log" 2>&1 &
     NGINX_PROXY_PID=$!
     PIDS+=("$NGINX_PROXY_PID")
     NGINX_PROXY_MCP="http://127.0.0.1:$port/mcp"
@@ -333,10 +360,63 @@ EOF
         sleep 0.05
     done
     [ -n "$NGINX_PROXY_WORKER" ] || die "nginx proxy has no worker"
-    log "nginx $(nginx_version) proxy_pass on 127.0.0.1:$port -> $upstream (worker pid $NGINX_PROXY_WORKER, cpu $SERVER_CPU)"
+    log "nginx $(nginx_version) proxy_pass on 127.0.0.1:$port -> $scheme://$upstream (worker pid $NGINX_PROXY_WORKER, cpu $SERVER_CPU)"
 }
 
 # ---------------------------------------------------------------- 2. tools/call
+TEXT='hello, gateway'
+EXPECTED_CALL='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"'"$TEXT"'"}]}}'
+# check_call NAME URL SESSION REQUEST: the call answers 200 with EXPECTED_CALL, or the run dies.
+check_call() {
+    local name=$1 url=$2 sid=$3 req=$4 status
+    status=$(mcp_post "$url" "$sid" "$req" "$TMP/call-$name.json")
+    if [ "$status" != 200 ] || [ "$(cat "$TMP/call-$name.json")" != "$EXPECTED_CALL" ]; then
+        die "$name tools/call answered $status: $(head -c 300 "$TMP/call-$name.json") (expected $EXPECTED_CALL)"
+    fi
+}
+# latency URL TOOL PID NAME [DIRECT_URL ECHO_PID]: one-connection latency of URL (TOOL, process PID)
+# against the direct call (default: the plain http echo server).
+latency() {
+    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$1" --gateway-tool "$2" \
+        --direct "${5:-$ECHO_MCP}" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
+        --gateway-pid "$3" --echo-pid "${6:-$ECHO_PID}" ${DOWNSTREAM_CA_FILE:+--cafile "$DOWNSTREAM_CA_FILE"} \
+        --json "$TMP/$4.json" >"$TMP/$4.txt" &
+    LAT_PID=$!
+    PIDS+=("$LAT_PID")
+    wait "$LAT_PID" || die "bench/mcp_latency.py ($4) failed"
+}
+# call_rounds KEY LABEL GATEWAY_LUA DIRECT_URL DIRECT_LUA ECHO_PID [NGINX_URL NGINX_WORKER]: a warm-up,
+# then ROUNDS alternating wrk rounds of tools/call through the gateway, straight to the echo server
+# and (with NGINX_URL) through nginx, recorded as KEY-gateway, KEY-direct and KEY-nginx.
+call_rounds() {
+    local key=$1 label=$2 gw_lua=$3 direct_url=$4 direct_lua=$5 echo_pid=$6 nginx_url=${7:-} nginx_worker=${8:-}
+    if [ "$WARMUP" != 0 ]; then
+        log "warm-up $label (${WARMUP}s each)"
+        run_wrk "$key-gateway-warmup" "$GATEWAY_MCP" "$gw_lua" "$CALL_CONNECTIONS" "$WARMUP"
+        run_wrk "$key-direct-warmup" "$direct_url" "$direct_lua" "$CALL_CONNECTIONS" "$WARMUP"
+    fi
+    log "$label: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; gateway and nginx on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU; $ROUNDS rounds"
+    for round in $(seq 1 "$ROUNDS"); do
+        measure "$key-gateway" "$label via gateway" "$GATEWAY_MCP" "$gw_lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$echo_pid"
+        measure "$key-direct" "$label direct" "$direct_url" "$direct_lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$echo_pid"
+        if [ -n "$nginx_url" ]; then
+            measure "$key-nginx" "$label via nginx" "$nginx_url" "$direct_lua" "$CALL_CONNECTIONS" "$nginx_worker" "$echo_pid"
+        fi
+    done
+}
+
+# call_rows KEY TARGET...: the throughput table's header and one row per TARGET (gateway, direct, nginx).
+call_rows() {
+    local key=$1 t
+    shift
+    printf '%-10s %14s %14s %12s %12s %16s %14s\n' target 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'gateway us/req' 'echo us/req'
+    printf '%-10s %14s %14s %12s %12s %16s %14s\n' ---------- -------------- -------------- ------------ ------------ ---------------- --------------
+    for t in "$@"; do
+        printf '%-10s %14s %14s %12s %12s %16s %14s\n' "$t" "${BEST_RPS[$key-$t]}" "$(median "${ALL_RPS[$key-$t]}")" \
+            "${BEST_P50[$key-$t]}" "${BEST_P99[$key-$t]}" "$(median "${ALL_CPU_A[$key-$t]}")" "$(median "${ALL_CPU_B[$key-$t]}")"
+    done
+}
+
 PROXY=${PROXY:-1}
 want_proxy=0
 if [ $want_call = 1 ]; then
@@ -345,32 +425,14 @@ if [ $want_call = 1 ]; then
     if [ "$PROXY" = 1 ] && [ -x "$NGINX_BIN" ]; then want_proxy=1; start_proxy_nginx "$ECHO_MCP"; fi
     CALL_GW_SID=$(mcp_session gateway-call "$GATEWAY_MCP") || die "no gateway session"
     CALL_DIRECT_SID=$(mcp_session echo-direct "$ECHO_MCP") || die "no echo session"
-    TEXT='hello, gateway'
     CALL_GW_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"'"$TEXT"'"}}}'
     CALL_DIRECT_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'"$TEXT"'"}}}'
-    EXPECTED_CALL='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"'"$TEXT"'"}]}}'
-    check_call() {
-        local name=$1 url=$2 sid=$3 req=$4 status
-        status=$(mcp_post "$url" "$sid" "$req" "$TMP/call-$name.json")
-        if [ "$status" != 200 ] || [ "$(cat "$TMP/call-$name.json")" != "$EXPECTED_CALL" ]; then
-            die "$name tools/call answered $status: $(head -c 300 "$TMP/call-$name.json") (expected $EXPECTED_CALL)"
-        fi
-    }
     check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
     check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
     if [ $want_proxy = 1 ]; then check_call nginx "$NGINX_PROXY_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"; fi
     log "tools/call answers: $EXPECTED_CALL (gateway, direct$([ $want_proxy = 1 ] && echo ', nginx proxy'))"
 
     log "tools/call latency: bench/mcp_latency.py on cpu $CLIENT_CPU (with the echo server), gateway on cpu $SERVER_CPU"
-    # latency URL TOOL PID NAME: one-connection latency of URL (TOOL, process PID) against the direct call.
-    latency() {
-        taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/mcp_latency.py" --gateway "$1" --gateway-tool "$2" \
-            --direct "$ECHO_MCP" --direct-tool echo -n "$LAT_N" --rounds "$LAT_ROUNDS" --text "$TEXT" \
-            --gateway-pid "$3" --echo-pid "$ECHO_PID" --json "$TMP/$4.json" >"$TMP/$4.txt" &
-        LAT_PID=$!
-        PIDS+=("$LAT_PID")
-        wait "$LAT_PID" || die "bench/mcp_latency.py ($4) failed"
-    }
     latency "$GATEWAY_MCP" echo__echo "$GATEWAY_PID" latency
     # The same with nginx in the gateway's place (it passes the echo's own tool name).
     if [ $want_proxy = 1 ]; then latency "$NGINX_PROXY_MCP" echo "$NGINX_PROXY_WORKER" latency-nginx; fi
@@ -401,32 +463,17 @@ EOF
 
     write_lua "$TMP/call-gateway.lua" "$CALL_GW_SID" "$CALL_GW_REQ"
     write_lua "$TMP/call-direct.lua" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
-    if [ "$WARMUP" != 0 ]; then
-        log "warm-up tools/call (${WARMUP}s each)"
-        run_wrk call-gateway-warmup "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$WARMUP"
-        run_wrk call-direct-warmup "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$WARMUP"
-    fi
-    log "tools/call: wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU; $ROUNDS rounds"
     start_results mcp-call
-    for round in $(seq 1 "$ROUNDS"); do
-        measure call-gateway "tools/call via gateway" "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
-        measure call-direct "tools/call direct" "$ECHO_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$GATEWAY_PID" "$ECHO_PID"
-        if [ $want_proxy = 1 ]; then
-            measure call-nginx "tools/call via nginx" "$NGINX_PROXY_MCP" "$TMP/call-direct.lua" "$CALL_CONNECTIONS" "$NGINX_PROXY_WORKER" "$ECHO_PID"
-        fi
-    done
+    # (the nginx URL is empty when PROXY=0)
+    call_rounds call "tools/call" "$TMP/call-gateway.lua" "$ECHO_MCP" "$TMP/call-direct.lua" "$ECHO_PID" \
+        "${NGINX_PROXY_MCP:-}" "${NGINX_PROXY_WORKER:-}"
     check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
     check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
     perf_round call-gateway "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS"
 
     CALL_TABLE=$(
         echo "tools/call throughput, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU"
-        printf '%-10s %14s %14s %12s %12s %16s %14s\n' target 'best req/s' 'median req/s' 'p50 (ms)' 'p99 (ms)' 'gateway us/req' 'echo us/req'
-        printf '%-10s %14s %14s %12s %12s %16s %14s\n' ---------- -------------- -------------- ------------ ------------ ---------------- --------------
-        for t in gateway direct $([ $want_proxy = 1 ] && echo nginx); do
-            printf '%-10s %14s %14s %12s %12s %16s %14s\n' "$t" "${BEST_RPS[call-$t]}" "$(median "${ALL_RPS[call-$t]}")" \
-                "${BEST_P50[call-$t]}" "${BEST_P99[call-$t]}" "$(median "${ALL_CPU_A[call-$t]}")" "$(median "${ALL_CPU_B[call-$t]}")"
-        done
+        call_rows call gateway direct $([ $want_proxy = 1 ] && echo nginx)
         echo "(p50/p99: of the best run; us/req: CPU time (/proc/<pid>/schedstat) of the gateway / the echo server per request, median of rounds)"
         awk -v g="${BEST_RPS[call-gateway]}" -v n="${BEST_RPS[call-direct]}" \
             -v gm="$(median "${ALL_RPS[call-gateway]}")" -v nm="$(median "${ALL_RPS[call-direct]}")" \
@@ -496,6 +543,69 @@ if [ $want_read = 1 ]; then
         server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU"
 fi
 
+# ---------------------------------------------------------------- 4. tools/call to an https downstream
+if [ $want_tls = 1 ]; then
+    start_echo "$TMP/tls/server.pem" "$TMP/tls/server.key"
+    register echotls "$ECHO_TLS_MCP"
+    want_tls_proxy=0
+    if [ "${PROXY:-1}" = 1 ] && [ -x "$NGINX_BIN" ]; then
+        want_tls_proxy=1
+        start_proxy_nginx "$ECHO_TLS_MCP" nginx-tls
+        NGINX_TLS_MCP=$NGINX_PROXY_MCP NGINX_TLS_WORKER=$NGINX_PROXY_WORKER
+    fi
+    TLS_GW_SID=$(mcp_session gateway-tls "$GATEWAY_MCP") || die "no gateway session"
+    TLS_DIRECT_SID=$(mcp_session echo-tls-direct "$ECHO_TLS_MCP") || die "no https echo session"
+    TLS_GW_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echotls__echo","arguments":{"text":"'"$TEXT"'"}}}'
+    TLS_DIRECT_REQ='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'"$TEXT"'"}}}'
+    check_call gateway-tls "$GATEWAY_MCP" "$TLS_GW_SID" "$TLS_GW_REQ"
+    check_call direct-tls "$ECHO_TLS_MCP" "$TLS_DIRECT_SID" "$TLS_DIRECT_REQ"
+    if [ $want_tls_proxy = 1 ]; then check_call nginx-tls "$NGINX_TLS_MCP" "$TLS_DIRECT_SID" "$TLS_DIRECT_REQ"; fi
+    tls_metric() { curl -sS --max-time 5 "$GATEWAY_BASE/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+    TLS_HS0=$(tls_metric mcp_gateway_downstream_tls_handshakes_total)
+    TLS_RS0=$(tls_metric mcp_gateway_downstream_tls_resumptions_total)
+
+    log "tools/call to https: latency, bench/mcp_latency.py on cpu $CLIENT_CPU (with the echo server)"
+    latency "$GATEWAY_MCP" echotls__echo "$GATEWAY_PID" latency-tls "$ECHO_TLS_MCP" "$ECHO_TLS_PID"
+    if [ $want_tls_proxy = 1 ]; then latency "$NGINX_TLS_MCP" echo "$NGINX_TLS_WORKER" latency-tls-nginx "$ECHO_TLS_MCP" "$ECHO_TLS_PID"; fi
+    write_lua "$TMP/tls-gateway.lua" "$TLS_GW_SID" "$TLS_GW_REQ"
+    write_lua "$TMP/tls-direct.lua" "$TLS_DIRECT_SID" "$TLS_DIRECT_REQ"
+    start_results mcp-tls
+    call_rounds tls "tools/call https" "$TMP/tls-gateway.lua" "$ECHO_TLS_MCP" "$TMP/tls-direct.lua" "$ECHO_TLS_PID" \
+        "${NGINX_TLS_MCP:-}" "${NGINX_TLS_WORKER:-}"
+    check_call gateway-tls "$GATEWAY_MCP" "$TLS_GW_SID" "$TLS_GW_REQ"
+    TLS_HS1=$(tls_metric mcp_gateway_downstream_tls_handshakes_total)
+    TLS_RS1=$(tls_metric mcp_gateway_downstream_tls_resumptions_total)
+    TLS_CALLS=$(awk '/ requests in / {n += $1} END {print n + 0}' "$TMP"/wrk-tls-gateway-[0-9]*.txt 2>/dev/null || echo "?")
+
+    TLS_TABLE=$(
+        echo "tools/call to an https downstream (echo_mcp.py over asyncio TLS, certificate for localhost from the run's CA)"
+        echo "latency, one keep-alive connection; 'direct' = the client calls the echo server over https itself:"
+        cat "$TMP/latency-tls.txt"
+        if [ -s "$TMP/latency-tls-nginx.json" ]; then
+            echo "nginx proxy_pass https (proxy_ssl_verify on, proxy_ssl_session_reuse on) in the gateway's place:"
+            cat "$TMP/latency-tls-nginx.txt"
+            "$ECHO_PYTHON" - "$TMP/latency-tls.json" "$TMP/latency-tls-nginx.json" <<'PYEOF'
+import json, sys
+g = json.load(open(sys.argv[1]))["summary"]
+n = json.load(open(sys.argv[2]))["summary"]
+def p50(s, k): return s[k]["median_p50"]
+print(f"p50 (median of rounds): through the gateway {p50(g, 'gateway'):.1f} us, through nginx {p50(n, 'gateway'):.1f} us, "
+      f"direct https {p50(g, 'direct'):.1f} us")
+PYEOF
+        fi
+        echo
+        echo "throughput, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds"
+        call_rows tls gateway direct $([ $want_tls_proxy = 1 ] && echo nginx)
+        echo "(gateway us/req: the gateway's CPU per call (on the nginx row: the nginx worker's); echo us/req: the echo server's)"
+        if [ $want_tls_proxy = 1 ]; then
+            awk -v g="$(median "${ALL_RPS[tls-gateway]}")" -v n="$(median "${ALL_RPS[tls-nginx]}")" \
+                -v gc="$(median "${ALL_CPU_A[tls-gateway]}")" -v nc="$(median "${ALL_CPU_A[tls-nginx]}")" \
+                'BEGIN { printf "gateway/nginx proxy_pass https: throughput (medians) %.3f; CPU per call gateway/nginx: %.2f\n", g / n, gc / nc }'
+        fi
+        echo "gateway TLS handshakes during the measured runs: $((TLS_HS1 - TLS_HS0)) full, $((TLS_RS1 - TLS_RS0)) resumed, for $TLS_CALLS calls"
+    )
+fi
+
 echo
 echo "bench/mcp.sh — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "gateway: $GATEWAY_BIN ($(date -u -r "$GATEWAY_BIN" +%Y-%m-%dT%H:%M:%SZ))"
@@ -503,6 +613,7 @@ if [ -n "$LIST_TABLE" ]; then echo; echo "$LIST_TABLE"; fi
 if [ -n "$LAT_TABLE" ]; then echo; echo "$LAT_TABLE"; fi
 if [ -n "$CALL_TABLE" ]; then echo; echo "$CALL_TABLE"; fi
 if [ -n "${READ_TABLE:-}" ]; then echo; echo "$READ_TABLE"; fi
+if [ -n "${TLS_TABLE:-}" ]; then echo; echo "$TLS_TABLE"; fi
 if [ -n "$R_ERRORS" ]; then echo; echo "wrk reported errors:$R_ERRORS"; fi
 if [ -s "$TMP/perf-report.txt" ]; then cat "$TMP/perf-report.txt"; fi
 [ -z "$R_ERRORS" ]

@@ -4,10 +4,10 @@
     python3 bench/mcp_latency.py --gateway URL --gateway-tool echo__echo
                                  --direct URL --direct-tool echo [-n 5000] [--rounds 5]
                                  [--warmup 500] [--text hello] [--json FILE]
-                                 [--gateway-pid PID] [--echo-pid PID]
+                                 [--gateway-pid PID] [--echo-pid PID] [--cafile CA.pem]
 
-One keep-alive TCP connection per target (TCP_NODELAY, raw socket, no HTTP library), each with its
-own MCP session (initialize + notifications/initialized, protocol 2025-11-25). Every call is one
+One keep-alive TCP connection per target (TCP_NODELAY, raw socket, no HTTP library; an https URL is
+wrapped in TLS, trusting --cafile), each with its own MCP session (initialize + notifications/initialized, protocol 2025-11-25). Every call is one
 POST with a fresh id; the clock (time.perf_counter_ns) runs from before send() to the last byte of
 the response. Each answer must be HTTP 200 with a JSON-RPC result for that id whose text is the
 echoed text (checked on every call: a wrong answer stops the run).
@@ -28,6 +28,7 @@ import json
 import math
 import os
 import socket
+import ssl
 import statistics
 import sys
 import time
@@ -39,13 +40,15 @@ PROTOCOL_VERSION = "2025-11-25"
 class Conn:
     """One keep-alive HTTP/1.1 connection speaking MCP (handshake era) to URL."""
 
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 10.0, cafile: str | None = None):
         u = urlsplit(url)
         self.host = u.hostname or "127.0.0.1"
-        self.port = u.port or 80
+        self.port = u.port or (443 if u.scheme == "https" else 80)
         self.path = u.path or "/"
         self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if u.scheme == "https":
+            self.sock = ssl.create_default_context(cafile=cafile).wrap_socket(self.sock, server_hostname=self.host)
         self.buf = bytearray()
         self.session: str | None = None
         self.head_prefix = b""
@@ -209,9 +212,11 @@ def main() -> int:
     ap.add_argument("--json", help="write the numbers to this file")
     ap.add_argument("--gateway-pid", type=int, help="report the gateway's CPU time per call")
     ap.add_argument("--echo-pid", type=int, help="report the echo server's CPU time per call")
+    ap.add_argument("--cafile", help="CA bundle trusted for https targets")
     a = ap.parse_args()
 
-    targets = {"gateway": (Conn(a.gateway), a.gateway_tool), "direct": (Conn(a.direct), a.direct_tool)}
+    targets = {"gateway": (Conn(a.gateway, cafile=a.cafile), a.gateway_tool),
+               "direct": (Conn(a.direct, cafile=a.cafile), a.direct_tool)}
     for conn, _ in targets.values():
         conn.handshake()
     next_id = 1

@@ -81,16 +81,40 @@ register() {
     log "registered $1 -> $2: $(grep -o '"toolCount":[0-9]*' "$TMP/register-$1.json")"
 }
 
+# start_echo [CERT KEY]: bench/echo_mcp.py on CLIENT_CPU. Plain http: sets ECHO_PID and ECHO_MCP
+# (http://127.0.0.1:P/mcp). With a certificate and its key, https: sets ECHO_TLS_PID and
+# ECHO_TLS_MCP (https://localhost:P/mcp, the name the certificate carries).
 start_echo() {
-    local port
+    local port name=echo pid tls=()
     port=$(free_port)
-    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/echo_mcp.py" --port "$port" \
-        >"$TMP/echo.out" 2>"$TMP/echo.log" &
-    ECHO_PID=$!
-    PIDS+=("$ECHO_PID")
-    wait_ready echo "$ECHO_PID" "$TMP/echo.out" >/dev/null || die "the echo server did not start"
-    ECHO_MCP="http://127.0.0.1:$port/mcp"
-    log "echo server bench/echo_mcp.py ($("$ECHO_PYTHON" -V 2>&1)) on 127.0.0.1:$port (pid $ECHO_PID, cpu $CLIENT_CPU)"
+    if [ $# -ge 2 ]; then name=echo-tls tls=(--tls-cert "$1" --tls-key "$2"); fi
+    taskset -c "$CLIENT_CPU" "$ECHO_PYTHON" "$ROOT/bench/echo_mcp.py" --port "$port" "${tls[@]}" \
+        >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "$name" "$pid" "$TMP/$name.out" >/dev/null || die "the $name server did not start"
+    if [ ${#tls[@]} -eq 0 ]; then
+        ECHO_PID=$pid ECHO_MCP="http://127.0.0.1:$port/mcp"
+    else
+        ECHO_TLS_PID=$pid ECHO_TLS_MCP="https://localhost:$port/mcp"
+    fi
+    log "$name server bench/echo_mcp.py ($("$ECHO_PYTHON" -V 2>&1)) on 127.0.0.1:$port (pid $pid, cpu $CLIENT_CPU)"
+}
+
+# make_tls_files DIR: a CA (ca.pem) and a certificate for localhost and 127.0.0.1 signed by it
+# (server.pem, server.key), P-256, valid for a day, made with the openssl command line.
+make_tls_files() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=mcp-gateway bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>"$dir/openssl.log" \
+    && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$dir/openssl.log" \
+    && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext" \
+    && openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 1 \
+        -extfile "$dir/server.ext" -out "$dir/server.pem" 2>>"$dir/openssl.log" \
+    || { cat "$dir/openssl.log" >&2; die "openssl could not make the test certificates"; }
 }
 
 # ---------------------------------------------------------------- wrk

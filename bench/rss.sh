@@ -5,7 +5,10 @@
 #
 # The echo downstream (bench/echo_mcp.py) is registered as service `echo`; wrk (one thread,
 # CONNECTIONS connections, one handshake-era session) sends the calls. A WARM_CALLS warm-up first
-# lets allocator arenas, curl's handles and connection caches reach their steady size. Each phase
+# lets allocator arenas and the downstream connection pool reach their steady size. With TLS=1 the
+# echo server serves https (a CA made for the run, trusted through DOWNSTREAM_CA_FILE), so the TLS
+# objects of every connection are counted too (each phase's end aborts the calls in flight, whose
+# connections close and are opened again with new handshakes). Each phase
 # runs wrk until CALLS requests completed (wrk's -d with a generous bound; the completed count is
 # read from wrk), then samples RSS after a short settle. The table shows RSS before and after,
 # the growth, and bytes per call; a relay that leaks ~750 bytes a call grows ~75 MB over 100k.
@@ -15,6 +18,7 @@
 #   CALLS         requests per phase (default 100000)
 #   WARM_CALLS    warm-up calls (default 20000)
 #   CONNECTIONS   wrk connections (default 8)
+#   TLS=1         the downstream over https (needs openssl)
 #   ECHO_PYTHON   python for bench/echo_mcp.py (default python3)
 #   SERVER_CPU / CLIENT_CPU   core of the gateway / of wrk and the echo server (default 0 / 1)
 #   RESULTS_DIR   where the table is also written as data, rss.json (default bench/results/;
@@ -36,6 +40,7 @@ CONNECTIONS=${CONNECTIONS:-8}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 LIMIT_KB=${LIMIT_KB:-1024}
+TLS=${TLS:-0}
 API_KEY=bench-key-123
 PROTO=2025-11-25
 absolute_gateway_bin
@@ -69,9 +74,18 @@ LUA
     awk '$1 == "COMPLETED" {print $2}' "$WRK_OUT"
 }
 
-start_echo
+if [ "$TLS" = 1 ]; then
+    require_tools "apt-get install openssl" openssl
+    make_tls_files "$TMP/tls"
+    export DOWNSTREAM_CA_FILE=$TMP/tls/ca.pem
+    start_echo "$TMP/tls/server.pem" "$TMP/tls/server.key"
+    ECHO_URL=$ECHO_TLS_MCP
+else
+    start_echo
+    ECHO_URL=$ECHO_MCP
+fi
 start_gateway
-register echo "$ECHO_MCP"
+register echo "$ECHO_URL"
 SID=$(mcp_session gateway "$GATEWAY_MCP") || die "no gateway session"
 write_lua "$TMP/call.lua" "$SID" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hello"}}}'
 write_lua "$TMP/list.lua" "$SID" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
@@ -96,6 +110,7 @@ for phase in call list; do
     AFTER[$phase]=$(rss_kb "$GATEWAY_PID")
 done
 
+[ "$TLS" = 1 ] && printf '\n(downstream over https: %s)' "$ECHO_URL"
 printf '\n%-30s %10s %12s %12s %10s %12s\n' "path" requests "RSS before" "RSS after" growth "bytes/req"
 results_table rss memory path requests rss_before_kb rss_after_kb growth_kb bytes_per_request
 for phase in call list; do

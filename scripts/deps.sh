@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  libev-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libhttp-parser-dev
+  libev-dev libpq-dev libhiredis-dev libhttp-parser-dev
   libsqlite3-dev libssl-dev sqlite3 postgresql redis-server nginx-light wrk curl docker-compose
   chromium chromium-driver
 )

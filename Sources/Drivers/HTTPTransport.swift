@@ -1,8 +1,8 @@
 import Reactor
 
 /// Outgoing HTTP as the downstream MCP client needs it: one request, its head and body delivered
-/// as they arrive, cancellable. `CurlClient` is the transport on the loop; tests put a scripted
-/// one in its place to drive the client and the relay without sockets.
+/// as they arrive, cancellable. `ReactorHTTPClient` is the transport on the loop (http and https);
+/// tests put a scripted one in its place to drive the client and the relay without sockets.
 @LoopActor
 public protocol HTTPTransport: AnyObject {
     /// Performs a request. With `onHead`/`onData`, the head and body chunks are delivered as they
@@ -39,3 +39,60 @@ public struct TransferHandle {
 
     public func cancel() { transport.cancel(self) }
 }
+
+/// An outgoing HTTP request.
+public struct OutgoingRequest: Sendable {
+    public var method = "POST"
+    public var url: String
+    public var headers: [(name: String, value: String)] = []
+    public var body: [UInt8] = []
+    public var timeout: Double
+    public var connectTimeout: Double
+    public init(url: String, timeout: Double, connectTimeout: Double) {
+        self.url = url
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// The head of a response, available before its body.
+public struct IncomingHead: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public init(status: Int, headers: [(name: String, value: String)]) {
+        self.status = status
+        self.headers = headers
+    }
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        for h in headers where h.name == lower { return h.value }
+        return nil
+    }
+}
+
+public struct IncomingResponse: Sendable {
+    public var head: IncomingHead
+    public var body: [UInt8]
+    public init(head: IncomingHead, body: [UInt8]) {
+        self.head = head
+        self.body = body
+    }
+}
+
+public enum TransferError: Error, CustomStringConvertible, Sendable {
+    case connect(String)
+    case timeout
+    case failed(String)
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .connect(let m): return "connection failed: \(m)"
+        case .timeout: return "timed out"
+        case .failed(let m): return "transfer failed: \(m)"
+        case .cancelled: return "cancelled"
+        }
+    }
+}
+
+/// One transfer in flight. Body bytes go to `onData` as they arrive (streaming) or are collected.

@@ -3,14 +3,14 @@ import GatewayCore
 import Glibc
 import Reactor
 
-/// Outgoing HTTP/1.1 on the loop itself, for the downstream hot path: kept-alive connections
-/// pooled per origin, the request written straight from its bytes with one `send`, the response
-/// parsed with http-parser as it arrives, timeouts as timers. It takes plain `http://` URLs whose
-/// host is an IP literal or `localhost` (no name lookup on the loop); everything else — https,
-/// host names — goes to `fallback` (curl, which resolves on its own threads and speaks TLS).
+/// Outgoing HTTP/1.1 and HTTPS on the loop itself, for every downstream request: kept-alive
+/// connections pooled per origin (scheme, host, port), the request written straight from its
+/// bytes with one `send`, TLS through OpenSSL over memory BIOs (`TLSEngine`), the response parsed
+/// with http-parser as it arrives, timeouts as timers. Host names are resolved off the loop
+/// (`HostResolver`) when a connection opens; IP literals and `localhost` need no lookup.
 @LoopActor
 public final class ReactorHTTPClient: HTTPTransport {
-    public static let shared = ReactorHTTPClient(fallback: CurlClient.shared)
+    public static let shared = ReactorHTTPClient()
 
     public struct Limits: Sendable {
         /// Idle kept-alive connections kept per origin.
@@ -20,8 +20,11 @@ public final class ReactorHTTPClient: HTTPTransport {
         public init() {}
     }
 
-    let fallback: any HTTPTransport
     let limits: Limits
+    /// The TLS context of https connections; the system store only, unless `useTLS` set one up.
+    private var tls: TLSClientContext?
+    /// Looks a host name up (off the loop); tests put a scripted one in its place.
+    public var resolve: (String) async throws -> [PeerAddress] = { try await HostResolver.resolve($0) }
     private var idle: [HTTPOrigin: [ClientConnection]] = [:]
     /// Connections carrying an exchange.
     private var active: [ObjectIdentifier: ClientConnection] = [:]
@@ -31,19 +34,50 @@ public final class ReactorHTTPClient: HTTPTransport {
     private var exchanges: [UnsafeMutableRawPointer: ClientExchange] = [:]
     private var serials: UInt64 = 0
     public private(set) var connectionsOpened = 0
+    /// TLS handshakes that completed in full, that resumed a cached session, and that failed.
+    public private(set) var tlsHandshakes = 0
+    public private(set) var tlsResumptions = 0
+    public private(set) var tlsFailures = 0
 
-    public init(fallback: any HTTPTransport, limits: Limits = Limits()) {
-        self.fallback = fallback
+    public init(limits: Limits = Limits(), tls: TLSClientContext? = nil) {
         self.limits = limits
+        self.tls = tls
     }
 
+    /// Sets up TLS for https downstreams (the system store, plus `caFile` when given). Called at
+    /// start, so that a bad `DOWNSTREAM_CA_FILE` stops the gateway rather than its first call.
+    public func useTLS(caFile: String?) throws(TLSSetupError) {
+        tls = try TLSClientContext(caFile: caFile)
+    }
+
+    /// The TLS context, made with the system store on first use when `useTLS` was not called.
+    func tlsContext() throws(TLSFailure) -> TLSClientContext {
+        if let tls { return tls }
+        do {
+            let made = try TLSClientContext()
+            tls = made
+            return made
+        } catch {
+            throw TLSFailure.handshake(reason: error.description)
+        }
+    }
+
+    func tlsEstablished(resumed: Bool) {
+        if resumed { tlsResumptions += 1 } else { tlsHandshakes += 1 }
+    }
+
+    func tlsFailed() { tlsFailures += 1 }
+
     public var idleConnectionCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleConnections: [ClientConnection] { idle.values.flatMap { $0 } }
     public var inFlightCount: Int { exchanges.count }
+    /// Connections open now: carrying an exchange (or opening for one), or idle.
+    public var openConnectionCount: Int { active.count + idleConnectionCount }
 
     public func perform(_ request: OutgoingRequest, onHead: ((IncomingHead) -> Void)?,
                         onData: (([UInt8]) -> Void)?, handle: ((TransferHandle) -> Void)?) async throws -> IncomingResponse {
         guard let (origin, target) = HTTPOrigin.parse(request.url) else {
-            return try await fallback.perform(request, onHead: onHead, onData: onData, handle: handle)
+            throw TransferError.connect("unsupported URL (http:// or https:// with a host name or an IP address)")
         }
         serials += 1
         let exchange = ClientExchange(serial: serials, origin: origin, bytes: Self.encode(request, origin: origin, target: target),
@@ -79,7 +113,7 @@ public final class ReactorHTTPClient: HTTPTransport {
     func release(_ conn: ClientConnection) {
         active[ObjectIdentifier(conn)] = nil
         var list = idle[conn.origin] ?? []
-        guard list.count < limits.maxIdlePerOrigin else { conn.close(reason: "pool full"); return }
+        guard list.count < limits.maxIdlePerOrigin else { conn.close(reason: "pool full", clean: true); return }
         list.append(conn)
         idle[conn.origin] = list
         conn.parkIdle(timeout: limits.idleTimeout)

@@ -41,6 +41,18 @@ struct GatewayComponents {
                 health: .init(downAfter: config.healthDownAfter, degradedLatency: config.healthDegradedLatency),
                 breaker: .init(failureThreshold: config.circuitFailureThreshold, coolDown: config.circuitCoolDown)),
             log: log)
+        let http = ReactorHTTPClient.shared
+        metrics.registry.counter("mcp_gateway_downstream_connections_opened_total", "Connections opened to downstreams (http and https; kept alive and reused).") {
+            Double(http.connectionsOpened)
+        }
+        metrics.registry.gauge("mcp_gateway_downstream_connections_open", "Connections to downstreams open now (carrying a request, or idle in the pool).") {
+            Double(http.openConnectionCount)
+        }
+        metrics.registry.counter("mcp_gateway_downstream_tls_handshakes_total", "Full TLS handshakes with https downstreams.") { Double(http.tlsHandshakes) }
+        metrics.registry.counter("mcp_gateway_downstream_tls_resumptions_total", "TLS handshakes that resumed a cached session.") { Double(http.tlsResumptions) }
+        metrics.registry.counter("mcp_gateway_downstream_tls_failures_total", "TLS handshakes with downstreams that failed (verification, protocol, timeout).") {
+            Double(http.tlsFailures)
+        }
         let relay = ToolCallRelay(pool: downstreams, log: log, timeout: config.toolCallTimeout, queueWait: config.callQueueWait)
         relay.metrics = { [metrics] service, outcome, seconds in metrics.toolCall(service: service, outcome: outcome, seconds: seconds) }
         let snapshots = Snapshots(policy: config.downPolicy)

@@ -1,3 +1,4 @@
+import Drivers
 import GatewayCore
 import Glibc
 import Reactor
@@ -20,6 +21,15 @@ public enum Launcher {
                     hold.stop()
                     EventLoop.main.stop()
                 }
+                return
+            }
+            // One TLS context for every https downstream, made now: an unreadable or empty
+            // DOWNSTREAM_CA_FILE is a configuration error, not a failure of the first register.
+            do {
+                try ReactorHTTPClient.shared.useTLS(caFile: config.downstreamCAFile)
+            } catch {
+                Console.error("mcp-gateway: configuration error: DOWNSTREAM_CA_FILE \(error)")
+                status = 2
                 return
             }
             let app = GatewayApp(config: config, log: log, env: env)

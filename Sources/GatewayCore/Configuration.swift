@@ -51,6 +51,9 @@ public struct Configuration: Sendable {
     public var dbConnectTimeout = 2.0
     public var downstreamConnectTimeout = 5.0
     public var downstreamTimeout = 30.0
+    /// An extra PEM bundle of CAs trusted for https downstreams, besides the system store
+    /// (`DOWNSTREAM_CA_FILE`). Read and checked when the gateway starts.
+    public var downstreamCAFile: String?
     public var toolCallTimeout = 60.0
     public var toolsPageSize = 500
     public var toolsMaxPages = 100
@@ -185,6 +188,7 @@ public struct Configuration: Sendable {
         if let v = try seconds("DB_CONNECT_TIMEOUT") { c.dbConnectTimeout = v }
         if let v = try seconds("DOWNSTREAM_CONNECT_TIMEOUT") { c.downstreamConnectTimeout = v }
         if let v = try seconds("DOWNSTREAM_TIMEOUT") { c.downstreamTimeout = v }
+        c.downstreamCAFile = value("DOWNSTREAM_CA_FILE")
         if let v = try seconds("TOOL_CALL_TIMEOUT") { c.toolCallTimeout = v }
         if let v = try int("TOOLS_PAGE_SIZE", 1...100_000) { c.toolsPageSize = v }
         if let v = try seconds("VERSION_CHECK_INTERVAL") { c.versionCheckInterval = v }

@@ -1,22 +1,26 @@
 import Glibc
 
-/// One thread that runs blocking work (a local file database's fsync, say) away from the loop.
-/// Jobs run in submission order; `run` suspends the calling task until its job is done, and the
+/// Threads that run blocking work (a local file database's fsync, a host-name lookup) away from
+/// the loop. With one thread (the default) jobs run in submission order; with more, they share
+/// one queue and run side by side. `run` suspends the calling task until its job is done, and the
 /// loop picks the task up again through its thread-safe queue.
 public final class BlockingWorker: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [@Sendable () -> Void] = []
-    private var thread = pthread_t()
 
-    public init() {
+    public init(threads: Int = 1) {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
-        let context = Unmanaged.passRetained(self).toOpaque()  // the thread keeps the worker alive
-        pthread_create(&thread, nil, { arg in
-            Unmanaged<BlockingWorker>.fromOpaque(arg!).takeUnretainedValue().serve()
-            return nil
-        }, context)
+        for _ in 0..<max(threads, 1) {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()  // each thread keeps the worker alive
+            pthread_create(&thread, nil, { arg in
+                Unmanaged<BlockingWorker>.fromOpaque(arg!).takeUnretainedValue().serve()
+                return nil
+            }, context)
+            pthread_detach(thread)
+        }
     }
 
     public func submit(_ job: @escaping @Sendable () -> Void) {

@@ -7,7 +7,7 @@ import Testing
 
 /// The reactor's HTTP client against the gateway's own HTTP server on loopback: keep-alive reuse,
 /// streamed bodies, a server that closes idle connections, timeouts, cancellation, refused
-/// connections, and what it hands to its fallback.
+/// connections, URLs it cannot take. (https: `ReactorHTTPSClientTests`.)
 @Suite struct ReactorHTTPClientTests {
     /// One server for the whole test process (a server lives as long as the process: its
     /// before-sleep hook refers to it). Tests route by path.
@@ -41,7 +41,7 @@ import Testing
             Self.routes["/echo"] = { request, context in
                 context.send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: request.body))
             }
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            let client = ReactorHTTPClient()
             for i in 0..<10 {
                 let response = try await client.perform(Self.request(base + "/echo", body: #"{"n":\#(i)}"#))
                 #expect(response.head.status == 200)
@@ -54,20 +54,25 @@ import Testing
         }
     }
 
+    /// `path` answers a chunked event stream: `data: 0` to `data: 4`, 5 ms apart.
+    @LoopActor static func serveStream(at path: String) {
+        routes[path] = { _, context in
+            let stream = context.startStream(headers: [("Content-Type", "text/event-stream")])
+            spawn {
+                for i in 0..<5 {
+                    stream.write(Array("data: \(i)\n\n".utf8))
+                    await sleep(seconds: 0.005)
+                }
+                stream.end()
+            }
+        }
+    }
+
     @Test func streamsAChunkedBodyAsItArrives() async throws {
         try await onLoop {
             let base = try Self.base()
-            Self.routes["/stream"] = { _, context in
-                let stream = context.startStream(headers: [("Content-Type", "text/event-stream")])
-                spawn {
-                    for i in 0..<5 {
-                        stream.write(Array("data: \(i)\n\n".utf8))
-                        await sleep(seconds: 0.005)
-                    }
-                    stream.end()
-                }
-            }
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            Self.serveStream(at: "/stream")
+            let client = ReactorHTTPClient()
             var chunks: [String] = []
             var head: IncomingHead?
             let response = try await client.perform(Self.request(base + "/stream"), onHead: { head = $0 },
@@ -87,7 +92,7 @@ import Testing
         try await onLoop {
             let base = try Self.base(idleTimeout: 0.3)
             Self.routes["/ok"] = { _, context in context.send(.json(200, .object([("ok", .bool(true))]))) }
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            let client = ReactorHTTPClient()
             _ = try await client.perform(Self.request(base + "/ok"))
             await sleep(seconds: 0.6)  // the server's idle timeout (0.3 s) closes it
             let response = try await client.perform(Self.request(base + "/ok"))
@@ -101,7 +106,7 @@ import Testing
             let base = try Self.base()
             Self.routes["/never"] = { _, _ in }
             Self.routes["/ok"] = { _, context in context.send(.json(200, .object([("ok", .bool(true))]))) }
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            let client = ReactorHTTPClient()
             _ = try await client.perform(Self.request(base + "/ok"))  // connected: what follows is the response timeout
             let started = EventLoop.clock()
             do {
@@ -122,7 +127,7 @@ import Testing
         let outcome = try await onLoop { () -> String in
             let base = try Self.base()
             Self.routes["/hang"] = { _, _ in }
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            let client = ReactorHTTPClient()
             var handle: TransferHandle?
             spawn { await sleep(seconds: 0.05); handle?.cancel() }
             do {
@@ -137,7 +142,7 @@ import Testing
 
     @Test func aRefusedConnectionIsAConnectError() async throws {
         let outcome = await onLoop { () -> String in
-            let client = ReactorHTTPClient(fallback: ScriptedTransport { _ in nil })
+            let client = ReactorHTTPClient()
             do {
                 _ = try await client.perform(Self.request("http://127.0.0.1:1/mcp"))
                 return "answered"
@@ -150,16 +155,19 @@ import Testing
         #expect(outcome == "connect")
     }
 
-    @Test func httpsAndHostNamesGoToTheFallback() async throws {
-        let urls = try await onLoop { () -> [String] in
-            let fallback = ScriptedTransport { _ in .json("{}") }
-            let client = ReactorHTTPClient(fallback: fallback)
-            _ = try await client.perform(Self.request("https://127.0.0.1:8443/mcp"))
-            _ = try await client.perform(Self.request("http://downstream.internal/mcp"))
-            #expect(client.connectionsOpened == 0)
-            return fallback.requests.map(\.url)
+    @Test func aURLItCannotTakeIsAConnectError() async {
+        let outcome = await onLoop { () -> String in
+            let client = ReactorHTTPClient()
+            do {
+                _ = try await client.perform(Self.request("ftp://127.0.0.1/mcp"))
+                return "answered"
+            } catch TransferError.connect(let message) {
+                return message
+            } catch {
+                return "\(error)"
+            }
         }
-        #expect(urls == ["https://127.0.0.1:8443/mcp", "http://downstream.internal/mcp"])
+        #expect(outcome.hasPrefix("unsupported URL"))
     }
 
     @Test func encodesTheRequestLineHostAndLength() async {

@@ -232,6 +232,13 @@ import Testing
         #expect(failingVariable(["REPLICA_HEARTBEAT_INTERVAL": "soon"]) == "REPLICA_HEARTBEAT_INTERVAL")
     }
 
+    /// The path only: the file is read and checked (OpenSSL) when the gateway starts.
+    @Test func downstreamCAFile() throws {
+        #expect(try load([:]).downstreamCAFile == nil)
+        #expect(try load(["DOWNSTREAM_CA_FILE": ""]).downstreamCAFile == nil)
+        #expect(try load(["DOWNSTREAM_CA_FILE": "/etc/mcp/ca.pem"]).downstreamCAFile == "/etc/mcp/ca.pem")
+    }
+
     @Test func booleans() throws {
         for yes in ["1", "true", "TRUE", "yes", "on"] { #expect(try load(["REUSE_PORT": yes]).reusePort, "\(yes)") }
         for no in ["0", "false", "No", "off"] { #expect(try !load(["REUSE_PORT": no]).reusePort, "\(no)") }

@@ -29,6 +29,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -67,16 +68,23 @@ def _pdeathsig():
 # downstream MCP servers
 
 class Downstream:
-    def __init__(self, *args: str, mode: str = "json", workdir: Path | None = None):
+    """Tests/e2e/servers/downstream.py in a process of its own. With `tls=(cert, key, ca)` it serves
+    https with that certificate and key; the helpers below then trust `ca`."""
+
+    def __init__(self, *args: str, mode: str = "json", workdir: Path | None = None,
+                 tls: tuple[str, str, str] | None = None, host: str = "127.0.0.1"):
         self.mode = mode
         self.args = ["--port", "0", "--mode", mode, *args]
+        if tls is not None:
+            self.args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls[2])) if tls is not None else True
         fd, self.stderr_path = tempfile.mkstemp(prefix="downstream-", suffix=".log",
                                                 dir=str(workdir) if workdir else None)
         self._err = os.fdopen(fd, "wb")
         self.proc = subprocess.Popen([sys.executable, str(DOWNSTREAM), *self.args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._err, preexec_fn=_pdeathsig)
         self.port = self._wait_ready(20.0)
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if tls is not None else 'http'}://{host}:{self.port}"
         self.url = self.base + "/mcp"
 
     def _wait_ready(self, timeout: float) -> int:
@@ -107,17 +115,20 @@ class Downstream:
         return Path(self.stderr_path).read_text(errors="replace")
 
     def set_tool_set(self, name: str) -> list[str]:
-        r = httpx.post(f"{self.base}/_tool-set/{name}", timeout=5)
+        r = httpx.post(f"{self.base}/_tool-set/{name}", timeout=5, verify=self.verify)
         assert r.status_code == 200, f"downstream refused tool set {name}: {r.status_code} {r.text}"
         return r.json()["tools"]
 
     def resource_updated(self, uri: str) -> None:
         """Makes the downstream announce an update of `uri` (to subscriptions/listen streams)."""
-        r = httpx.post(f"{self.base}/_resource-updated", params={"uri": uri}, timeout=10)
+        r = httpx.post(f"{self.base}/_resource-updated", params={"uri": uri}, timeout=10, verify=self.verify)
         r.raise_for_status()
 
     def stats(self) -> dict:
-        return httpx.get(f"{self.base}/_stats", timeout=5).json()
+        return httpx.get(f"{self.base}/_stats", timeout=5, verify=self.verify).json()
+
+    def reset_stats(self) -> None:
+        httpx.post(f"{self.base}/_stats/reset", timeout=5, verify=self.verify).raise_for_status()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -4,7 +4,7 @@
   ``parse_messages`` (a JSON body or an SSE stream -> JSON-RPC messages), ``final_message``,
   ``LegacySession`` (initialize + notifications/initialized, then requests with the session id),
   ``read_sse_until`` (reads a streaming SSE response until a predicate matches, bounded in time).
-* SDK helpers: ``run`` (anyio.run), ``tool_dump`` (a Tool / CallToolResult as a wire-shaped dict).
+* SDK helpers: ``run`` (anyio.run), ``poll`` (a condition until it holds, bounded in time), ``tool_dump`` (a Tool / CallToolResult as a wire-shaped dict).
 * module fixtures, once per ``backend`` (``postgres``: the suite's PostgreSQL + Redis; ``sqlite``: a SQLite
   file of the fixture's own, no Redis): ``mcp_gateway`` (one gateway), ``federation``
   (the json and sse downstreams registered on it under fresh names, deleted at the end),
@@ -192,6 +192,16 @@ async def next_event(sub: Any, kind: type, seconds: float) -> Any:
             if isinstance(ev, kind):
                 return ev
     return None
+
+
+def poll(fn: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """fn() until truthy or timeout; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
 
 
 def run(fn: Callable, *args: Any) -> Any:

@@ -58,6 +58,7 @@ from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
     next_event,
     modern_headers,
     paged_gateway,
+    poll,
     read_sse_until,
     run,
     spare_downstream,
@@ -83,16 +84,6 @@ async def list_all(c: Client, cap: int = 100) -> tuple[list, list[int]]:
         if cursor is None:
             return tools, sizes
     raise AssertionError(f"tools/list did not end within {cap} pages")
-
-
-def poll(fn, timeout: float, interval: float = 0.1):
-    """fn() until truthy or timeout; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from admin_fixtures import Downstream
 from conftest import ROOT, free_port
+from mcp_fixtures import poll
 from rawhttp import RawConn
 
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -202,16 +203,6 @@ def wait_answering(gw, timeout: float = 15.0) -> None:
             pass
         time.sleep(0.05)
     pytest.fail(f"the gateway did not answer GET /health within {timeout} s\n{gw.log_tail()}", pytrace=False)
-
-
-def poll(fn, timeout: float = 5.0, interval: float = 0.05):
-    """Calls fn() until it returns a true value; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1158,11 +1149,11 @@ def test_dockerfile_builds_and_ships_what_the_binary_needs(gateway_bin):
     assert re.match(r"^swift:\d+\.\d+(\.\d+)?-bookworm$", build_image), f"build stage image {build_image}"
     assert froms[-1][0] == "debian:bookworm-slim", f"runtime stage image {froms[-1][0]}"
     build_stage, runtime_stage = re.split(r"^FROM\s+debian:bookworm-slim", text, maxsplit=1, flags=re.M)
-    for pkg in ["libev-dev", "libpq-dev", "libhiredis-dev", "libcurl4-openssl-dev", "libhttp-parser-dev",
-                "libsqlite3-dev", "libssl-dev"]:
+    for pkg in ["libev-dev", "libpq-dev", "libhiredis-dev", "libssl-dev", "libhttp-parser-dev",
+                "libsqlite3-dev"]:
         assert re.search(rf"\b{re.escape(pkg)}\b", build_stage), f"build stage does not install {pkg}"
     assert re.search(r"swift build -c release", build_stage)
-    runtime_pkgs = ["libev4", "libpq5", "libhiredis0.14", "libcurl4", "libhttp-parser2.9", "libsqlite3-0", "libssl3",
+    runtime_pkgs = ["libev4", "libpq5", "libhiredis0.14", "libssl3", "libhttp-parser2.9", "libsqlite3-0",
                     "ca-certificates"]
     for pkg in runtime_pkgs:
         assert re.search(rf"(?<![\w.-]){re.escape(pkg)}(?![\w.-])", runtime_stage), f"runtime stage does not install {pkg}"

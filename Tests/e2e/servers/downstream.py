@@ -3,6 +3,7 @@
 
     python downstream.py --port P --mode json|sse [--tools N] [--prefix NAME]
                          [--tool-set basic|changed] [--page-size K] [--host H] [--path /mcp]
+                         [--tls-cert CERT.pem --tls-key KEY.pem]
 
 * ``--mode json``: stateless Streamable HTTP, ``application/json`` responses, no ``Mcp-Session-Id``.
 * ``--mode sse``: stateful Streamable HTTP (``Mcp-Session-Id`` issued on initialize), every
@@ -12,6 +13,9 @@
 Both modes also answer the stateless 2026-07-28 revision (``server/discover`` etc.): the SDK
 routes any request whose ``MCP-Protocol-Version`` header names a modern revision to its modern
 single-exchange path, whatever the mode.
+
+``--tls-cert``/``--tls-key`` serve https (uvicorn's TLS, the certificate chain and its key as
+PEM files); ``/_stats`` then also counts TLS handshakes and the SNI names they carried.
 
 ``--port 0`` picks a free port. Once listening, one line ``READY <port>`` is printed to stdout
 (flushed); everything else goes to stderr. SIGTERM/SIGINT shut it down cleanly (exit code 0).
@@ -44,7 +48,8 @@ Test helpers (plain HTTP, not MCP):
 * ``GET  /_stats``         counters: requests per JSON-RPC method, calls per tool, slow-tool
                            started/completed/cancelled, in-flight tools, sessions seen,
                            protocol versions seen, the last tools/call headers, id, params (with _meta)
-                           and arguments.
+                           and arguments; ``connections``: the TCP connections (client address and
+                           port) that carried MCP requests, ``tls``: handshakes and SNI names seen.
 * ``POST /_stats/reset``   zero the counters.
 * ``POST /_tool-set/<name>``  switch the tool set at runtime (``basic`` or ``changed``);
                            2026-07-28 ``subscriptions/listen`` streams get a tools
@@ -122,6 +127,9 @@ class Stats:
         self.last_call_arguments: dict[str, Any] | None = None
         self.last_call_params: dict[str, Any] | None = None
         self.last_call_id: Any = None
+        self.peers: set[str] = set()
+        self.tls_handshakes = 0
+        self.sni: Counter[str] = Counter()
 
     def as_json(self, args: argparse.Namespace, tool_set: str) -> dict[str, Any]:
         return {
@@ -141,6 +149,8 @@ class Stats:
             "last_call_arguments": self.last_call_arguments,
             "last_call_params": self.last_call_params,
             "last_call_id": self.last_call_id,
+            "connections": len(self.peers),
+            "tls": {"handshakes": self.tls_handshakes, "sni": dict(self.sni)},
         }
 
 
@@ -171,6 +181,20 @@ class LegacyOnly:
                 }
                 await JSONResponse(body, status_code=400)(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+class PeerCounter:
+    """ASGI wrapper that notes the TCP connection (client address and port) of every request to
+    the MCP path: how many connections a client used, kept alive or not."""
+
+    def __init__(self, app: Any, path: str, stats: Stats) -> None:
+        self.app, self.path, self.stats = app, path, stats
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") == self.path and scope.get("client"):
+            host, port = scope["client"][:2]
+            self.stats.peers.add(f"{host}:{port}")
         await self.app(scope, receive, send)
 
 
@@ -424,6 +448,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "2026-07-28 (or any unknown version) with HTTP 400 and JSON-RPC -32600, so auto-mode clients "
         "fall back to initialize",
     )
+    p.add_argument("--tls-cert", default=None, help="serve https with this PEM certificate chain (needs --tls-key)")
+    p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
     p.add_argument("--log-level", default=os.environ.get("DOWNSTREAM_LOG_LEVEL", "WARNING").upper())
     return p.parse_args(argv)
 
@@ -449,6 +475,7 @@ async def serve(args: argparse.Namespace) -> int:
         host=args.host,
     )
     asgi: Any = LegacyOnly(app) if args.legacy_only else app
+    asgi = PeerCounter(asgi, args.path, stats)
     config = uvicorn.Config(
         asgi,
         host=args.host,
@@ -459,7 +486,17 @@ async def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=0.5,  # long-lived listen streams (the gateway's) would hold it the whole time
         timeout_keep_alive=75,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
     )
+    if args.tls_cert:
+        config.load()  # builds config.ssl, which serve() then uses as it is
+
+        def on_client_hello(_sock: Any, server_name: str | None, _ctx: Any) -> None:
+            stats.tls_handshakes += 1
+            stats.sni[server_name or "(none)"] += 1
+
+        config.ssl.sni_callback = on_client_hello
     if args.access_log:
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # uvicorn.Config reset it to --log-level
     server = uvicorn.Server(config)
