@@ -9,7 +9,8 @@ cd "$ROOT"
 if ! command -v swiftc >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swiftc ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
 OUT=.build-fuzz
 mkdir -p "$OUT/include"
-CORE=(Sources/GatewayCore/*.swift)
+# Every source of GatewayCore, its folders included.
+mapfile -t CORE < <(find Sources/GatewayCore -name "*.swift" | sort)
 FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -module-cache-path "$OUT/module-cache")
 
 # http-parser through the project's C shim header, as a module of its own.
