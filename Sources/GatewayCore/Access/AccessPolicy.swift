@@ -41,12 +41,20 @@ public enum AccessDecision: Sendable, Equatable {
 public enum AccessPolicy {
     /// The credential of `Authorization: Bearer <token>` (scheme case-insensitive), or nil.
     public static func bearer(_ header: String?) -> String? {
-        guard let header else { return nil }
-        let u = header.utf8
-        guard u.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = header.dropFirst(7).drop(while: { $0 == " " })
-        guard !token.isEmpty, token.utf8.count <= 16384, !token.contains(" ") else { return nil }
-        return String(token)
+        // Bytes, not Characters: a JWT is hundreds of bytes, and walking it as grapheme clusters
+        // cost more than the rest of the check.
+        guard let u = header?.utf8, u.count > 7, u.count <= 16384 + 7 else { return nil }
+        let scheme = Array("bearer ".utf8)
+        var i = u.startIndex
+        for expected in scheme {
+            var b = u[i]
+            if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+            guard b == expected else { return nil }
+            i = u.index(after: i)
+        }
+        while i < u.endIndex, u[i] == 0x20 { i = u.index(after: i) }
+        guard i < u.endIndex, !u[i...].contains(0x20) else { return nil }
+        return String(u[i...])
     }
 
     /// `MCP_AUTH=token`: the presented secret's hash looked up among live tokens.
