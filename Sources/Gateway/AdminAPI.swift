@@ -8,7 +8,7 @@ import Reactor
 @LoopActor
 final class AdminAPI {
     let registry: Registry
-    private let apiKey: [UInt8]
+    private let apiKey: String
     private let log: Log
     /// nil when storage is ready; otherwise why not (→ 503).
     private let ready: () -> String?
@@ -21,7 +21,7 @@ final class AdminAPI {
 
     init(registry: Registry, apiKey: String, log: Log, ready: @escaping () -> String?) {
         self.registry = registry
-        self.apiKey = Array(apiKey.utf8)
+        self.apiKey = apiKey
         self.log = log
         self.ready = ready
     }
@@ -42,10 +42,7 @@ final class AdminAPI {
     /// Constant-time comparison of the presented key (length is not secret-dependent timing).
     func authorized(_ request: HTTPRequest) -> Bool {
         guard let presented = request.header("x-api-key") else { return false }
-        let p = Array(presented.utf8)
-        var diff = UInt8(p.count == apiKey.count ? 0 : 1)
-        for i in 0..<apiKey.count { diff |= apiKey[i] ^ (i < p.count ? p[i] : 0) }
-        return diff == 0
+        return AccessPolicy.constantTimeEqual(apiKey, presented)
     }
 
     /// True when the key is right; otherwise answers 401.

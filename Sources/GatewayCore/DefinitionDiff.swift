@@ -100,11 +100,7 @@ public enum DefinitionDiff {
 
     /// `sha256:<hex>` of the definition's canonical form (object keys sorted, compact).
     public static func hash(_ definition: JSON) -> String {
-        let digest = SHA256.hash(canonical(definition))
-        let digits = Array("0123456789abcdef")
-        var out = "sha256:"
-        for b in digest { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return out
+        "sha256:" + Hex.encode(SHA256.hash(canonical(definition)))
     }
 
     static func canonical(_ value: JSON?) -> [UInt8] {

@@ -28,8 +28,7 @@ enum ConsoleAssets {
             self.path = path
             self.contentType = contentType
             self.body = body
-            let digits = Array("0123456789abcdef")
-            etag = "\"" + String(SHA256.hash(body).prefix(16).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }) + "\""
+            etag = "\"" + Hex.encode(SHA256.hash(body).prefix(16)) + "\""
         }
     }
 

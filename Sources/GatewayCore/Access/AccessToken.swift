@@ -23,22 +23,11 @@ public struct AccessToken: Sendable, Equatable {
     /// token's id (12 hex characters of 6 more random bytes).
     public static func mint(random: [UInt8]) -> (id: String, secret: String) {
         precondition(random.count >= 38)
-        let id = random[32..<38].map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
+        let id = Hex.encode(random[32..<38])
         return (id, prefix + Base64URL.encode(Array(random[0..<32])))
     }
 
-    public static func hash(secret: String) -> String { hex(SHA256.hash(Array(secret.utf8))) }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func hash(secret: String) -> String { Hex.encode(SHA256.hash(Array(secret.utf8))) }
 
     /// A short, non-reversible label for logs: the token id (never the secret or its hash).
     public var fingerprint: String { "tok:" + id }

@@ -34,16 +34,13 @@ public struct TraceContext: Sendable, Equatable {
 
     /// Random ids: 16 bytes of trace id, 8 of span id, as lower-case hex.
     public static func hex<G: RandomNumberGenerator>(bytes: Int, using g: inout G) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes * 2)
+        var raw: [UInt8] = []
+        raw.reserveCapacity(bytes)
         var word: UInt64 = 0
         for i in 0..<bytes {
             if i % 8 == 0 { word = g.next() | (i == 0 ? 1 : 0) }  // never all zero
-            let b = UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8))
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
+            raw.append(UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8)))
         }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.encode(raw)
     }
 }
