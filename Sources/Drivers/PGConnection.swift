@@ -4,6 +4,12 @@ import GatewayCore
 import Glibc
 import Reactor
 
+/// libpq is loaded when first needed, not linked (a gateway on the embedded store never maps it).
+public enum LibPQ {
+    /// Loads libpq now; nil when it is loaded, else why it could not be.
+    public static func load() -> String? { gw_pq_load().map { String(cString: $0) } }
+}
+
 /// One PostgreSQL connection driven by the loop: PQconnectStartParams/PQconnectPoll, then one
 /// query at a time with PQsendQueryParams and PQconsumeInput/PQisBusy/PQgetResult.
 @LoopActor

@@ -10,6 +10,10 @@ public enum Launcher {
         let log = Log(level: config.logLevel, format: config.logFormat)
         nonisolated(unsafe) var status: Int32 = 0
         let env = ProcessEnvironment.all()
+        if case .postgres = config.storage, let problem = LibPQ.load() {
+            Console.error("mcp-gateway: configuration error: DATABASE_URL is PostgreSQL, but libpq cannot be loaded (apt-get install libpq5): \(problem)")
+            return 2
+        }
         LoopActor.assumeIsolated {
             if command == "migrate" {
                 // Nothing else keeps the loop running while the embedded store works on its own
@@ -23,10 +27,12 @@ public enum Launcher {
                 }
                 return
             }
-            // One TLS context for every https downstream, made now: an unreadable or empty
-            // DOWNSTREAM_CA_FILE is a configuration error, not a failure of the first register.
+            // With DOWNSTREAM_CA_FILE, the TLS context is made now: an unreadable or empty file is
+            // a configuration error, not a failure of the first register. Without it, the context
+            // (system store only) is made for the first https downstream: a gateway that has none
+            // does not initialize OpenSSL's TLS at all (about 4 MB of resident memory).
             do {
-                try ReactorHTTPClient.shared.useTLS(caFile: config.downstreamCAFile)
+                if let caFile = config.downstreamCAFile { try ReactorHTTPClient.shared.useTLS(caFile: caFile) }
             } catch {
                 Console.error("mcp-gateway: configuration error: DOWNSTREAM_CA_FILE \(error)")
                 status = 2

@@ -1,6 +1,7 @@
 // Re-exports of what Swift cannot import directly: libev's function-like macros, hiredis's
 // header-only libev adapter, accept4, OpenSSL's composite selection macros and its control macros
-// (`SSL_set_tlsext_host_name`, `SSL_CTX_set_min_proto_version`, ...). No logic lives here.
+// (`SSL_set_tlsext_host_name`, `SSL_CTX_set_min_proto_version`, ...). No logic lives here,
+// except libpq_loader.c: libpq loaded on first use (`gw_pq_load`) instead of linked.
 #ifndef CGATEWAYSHIMS_H
 #define CGATEWAYSHIMS_H
 
@@ -17,6 +18,9 @@
 #include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+
+// libpq, loaded on demand: NULL once loaded, else why it could not be (libpq_loader.c).
+const char *gw_pq_load(void);
 
 // libev
 struct ev_loop *gw_ev_default_loop(void);
