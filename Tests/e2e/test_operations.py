@@ -1202,3 +1202,30 @@ def test_migrate_command_applies_and_then_reports_up_to_date(run_gateway, tmp_pa
     assert applied == migrations, (applied, migrations)
     again = run_gateway("migrate", DATABASE_URL=f"sqlite:{db}", timeout=30)
     assert again.returncode == 0 and "up to date" in again.stdout, (again.stdout, again.stderr)
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    """The file names of the shared objects a process has mapped."""
+    names = set()
+    with open(f"/proc/{pid}/maps") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and ".so" in parts[5]:
+            names.add(os.path.basename(parts[5]))
+    return names
+
+
+def test_libpq_is_loaded_only_for_postgresql(start_gateway):
+    """The binary does not link libpq: a gateway on the embedded store never maps it (nor GnuTLS,
+    Kerberos and the rest it pulls in), one on PostgreSQL loads it at start and works."""
+    needed = subprocess.run(["readelf", "-d", str(start_gateway.binary)], capture_output=True, text=True).stdout
+    assert "libpq" not in needed, "the binary links libpq"
+    embedded = start_gateway()
+    libs = mapped_libraries(embedded.proc.pid)
+    assert not any(n.startswith(("libpq.", "libgnutls", "libkrb5", "libldap")) for n in libs), sorted(libs)
+    assert not any(n.startswith(("libswift_StringProcessing", "libswift_RegexParser")) for n in libs), sorted(libs)
+    pg = start_gateway(with_storage=True)
+    assert any(n.startswith("libpq.so") for n in mapped_libraries(pg.proc.pid))
+    r = httpx.get(pg.url + "/health", timeout=5)
+    assert r.status_code == 200, r.text
