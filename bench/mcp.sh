@@ -62,6 +62,8 @@
 #   PERF=1        after the measured rounds, one extra (unmeasured) gateway round per wrk phase under
 #                 `perf record -g -p <gateway>`; prints `perf report --no-children --sort symbol`
 #                 (top PERF_LINES lines, default 40). PERF_DIR=dir keeps the perf.data files there.
+#   STRACE=1      likewise one extra round under `strace -c -f -p <gateway>`: the system calls the
+#                 gateway made per request (counted against /metrics' request counter), by call.
 #
 # Exit status: 0 when every target answered correctly and was measured.
 set -euo pipefail
@@ -199,18 +201,26 @@ measure() {
 
 median() { printf '%s\n' $1 | grep -v '^-$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-# perf_round KEY URL SCRIPT CONNECTIONS: one unmeasured gateway round under perf record.
-perf_round() {
-    local key=$1 url=$2 script=$3 conns=$4 data secs
-    [ "$PERF" = 1 ] || return 0
-    data="${PERF_DIR:-$TMP}/perf-$key.data"
-    mkdir -p "$(dirname "$data")"
-    secs=$((DURATION > 4 ? DURATION - 2 : DURATION))
-    log "perf: recording the gateway (pid $GATEWAY_PID) for ${secs}s during an extra, unmeasured $key round"
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" -s "$script" "$url" >"$TMP/wrk-perf-$key.txt" 2>&1 &
+# extra_round WHAT KEY URL SCRIPT CONNECTIONS: starts an unmeasured wrk round in the background
+# (its output in $TMP/wrk-WHAT-KEY.txt, its pid in WRK_PID) and waits a second for it to get going;
+# sets SECS, how long to observe the gateway during it.
+extra_round() {
+    SECS=$((DURATION > 4 ? DURATION - 2 : DURATION))
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$5" -d"${DURATION}s" -s "$4" "$3" >"$TMP/wrk-$1-$2.txt" 2>&1 &
     WRK_PID=$!
     PIDS+=("$WRK_PID")
     sleep 1
+}
+
+# perf_round KEY URL SCRIPT CONNECTIONS: one unmeasured gateway round under perf record.
+perf_round() {
+    local key=$1 data
+    [ "$PERF" = 1 ] || return 0
+    data="${PERF_DIR:-$TMP}/perf-$key.data"
+    mkdir -p "$(dirname "$data")"
+    log "perf: recording the gateway (pid $GATEWAY_PID) during an extra, unmeasured $key round"
+    extra_round perf "$@"
+    local secs=$SECS
     perf record -q -g -o "$data" -p "$GATEWAY_PID" -- sleep "$secs" >"$TMP/perf-$key.log" 2>&1 \
         || { cat "$TMP/perf-$key.log" >&2; log "perf record failed"; }
     wait "$WRK_PID" || true
@@ -223,6 +233,27 @@ perf_round() {
         perf report -i "$data" --no-children --sort symbol --stdio -g none 2>"$TMP/perf-report-$key.log" \
             | { grep -E '^ +[0-9]+\.[0-9]+%' || cat "$TMP/perf-report-$key.log"; } | sed -E 's/[ -]+$//' | $demangle \
             | head -n "$PERF_LINES" || true
+    } >>"$TMP/perf-report.txt"
+}
+
+# strace_round KEY URL SCRIPT CONNECTIONS: one unmeasured gateway round under `strace -c`: the
+# system calls the gateway made per request (STRACE=1). strace slows the gateway down; the
+# counts, not the times, are the point.
+strace_round() {
+    local key=$1
+    [ "${STRACE:-0}" = 1 ] || return 0
+    log "strace: counting the gateway's system calls during an extra, unmeasured $key round"
+    extra_round strace "$@"
+    local secs=$SECS before after
+    before=$(curl -s "$GATEWAY_BASE/metrics" | awk '/^mcp_gateway_http_requests_total/ {s += $2} END {print s + 0}')
+    timeout -s INT "$secs" strace -c -f -p "$GATEWAY_PID" -o "$TMP/strace-$key.txt" >/dev/null 2>&1 || true
+    after=$(curl -s "$GATEWAY_BASE/metrics" | awk '/^mcp_gateway_http_requests_total/ {s += $2} END {print s + 0}')
+    wait "$WRK_PID" || true
+    {
+        echo
+        echo "system calls per request (gateway, $key; strace -c over $((after - before)) requests)"
+        awk -v n="$((after - before))" 'n > 0 && $1 ~ /^[0-9.]+$/ && NF >= 5 {
+            printf "  %-16s %8.3f\n", $NF, $4 / n }' "$TMP/strace-$key.txt"
     } >>"$TMP/perf-report.txt"
 }
 
@@ -277,6 +308,7 @@ if [ $want_list = 1 ]; then
     { [ "$status" = 200 ] && cmp -s "$TMP/tools-list.json" "$TMP/tools-list-after.json"; } \
         || die "gateway tools/list changed during the run (status $status)"
     perf_round list-gateway "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS"
+    strace_round list-gateway "$GATEWAY_MCP" "$TMP/list.lua" "$CONNECTIONS"
     kill -TERM "$NGINX_PID" 2>/dev/null || true
 
     LIST_TABLE=$(
@@ -470,6 +502,7 @@ EOF
     check_call gateway "$GATEWAY_MCP" "$CALL_GW_SID" "$CALL_GW_REQ"
     check_call direct "$ECHO_MCP" "$CALL_DIRECT_SID" "$CALL_DIRECT_REQ"
     perf_round call-gateway "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS"
+    strace_round call-gateway "$GATEWAY_MCP" "$TMP/call-gateway.lua" "$CALL_CONNECTIONS"
 
     CALL_TABLE=$(
         echo "tools/call throughput, wrk -t1 -c$CALL_CONNECTIONS -d${DURATION}s x $ROUNDS rounds; gateway on cpu $SERVER_CPU, echo server + wrk on cpu $CLIENT_CPU"

@@ -12,6 +12,14 @@ public protocol HTTPTransport: AnyObject {
                  onData: (([UInt8]) -> Void)?,
                  handle: ((TransferHandle) -> Void)?) async throws -> IncomingResponse
 
+    /// Starts a request and returns at once; `completion` runs once, on the loop, with the response
+    /// or the failure (`perform` without a task and a continuation: the relay's path).
+    func start(_ request: OutgoingRequest,
+               onHead: ((IncomingHead) -> Void)?,
+               onData: (([UInt8]) -> Void)?,
+               handle: ((TransferHandle) -> Void)?,
+               completion: @escaping (Result<IncomingResponse, any Error>) -> Void)
+
     /// Ends the transfer behind `handle` if it is still running (its `perform` throws
     /// `TransferError.cancelled`); a handle of a finished transfer does nothing, even if its key
     /// was reused since (the serial tells them apart).
@@ -21,6 +29,16 @@ public protocol HTTPTransport: AnyObject {
 extension HTTPTransport {
     public func perform(_ request: OutgoingRequest) async throws -> IncomingResponse {
         try await perform(request, onHead: nil, onData: nil, handle: nil)
+    }
+
+    /// `start` through `perform`, for transports that only have the latter (scripted ones in tests).
+    public func start(_ request: OutgoingRequest, onHead: ((IncomingHead) -> Void)?, onData: (([UInt8]) -> Void)?,
+                      handle: ((TransferHandle) -> Void)?, completion: @escaping (Result<IncomingResponse, any Error>) -> Void) {
+        spawn { [self] in
+            do { completion(.success(try await self.perform(request, onHead: onHead, onData: onData, handle: handle))) } catch {
+                completion(.failure(error))
+            }
+        }
     }
 }
 

@@ -76,20 +76,42 @@ public final class ReactorHTTPClient: HTTPTransport {
 
     public func perform(_ request: OutgoingRequest, onHead: ((IncomingHead) -> Void)?,
                         onData: (([UInt8]) -> Void)?, handle: ((TransferHandle) -> Void)?) async throws -> IncomingResponse {
-        guard let (origin, target) = HTTPOrigin.parse(request.url) else {
-            throw TransferError.connect("unsupported URL (http:// or https:// with a host name or an IP address)")
+        try await withUnsafeThrowingContinuation { c in
+            start(request, onHead: onHead, onData: onData, handle: handle) { c.resume(with: $0) }
+        }
+    }
+
+    public func start(_ request: OutgoingRequest, onHead: ((IncomingHead) -> Void)?, onData: (([UInt8]) -> Void)?,
+                      handle: ((TransferHandle) -> Void)?, completion: @escaping (Result<IncomingResponse, any Error>) -> Void) {
+        guard let (origin, target) = parsed(request.url) else {
+            return completion(.failure(TransferError.connect("unsupported URL (http:// or https:// with a host name or an IP address)")))
         }
         serials += 1
         let exchange = ClientExchange(serial: serials, origin: origin, bytes: Self.encode(request, origin: origin, target: target),
                                       timeout: request.timeout, connectTimeout: request.connectTimeout, onHead: onHead, onData: onData)
         let key = Unmanaged.passUnretained(exchange).toOpaque()
         exchanges[key] = exchange
+        exchange.client = self
+        exchange.completion = completion
         handle?(TransferHandle(transport: self, key: key, serial: exchange.serial))
-        defer { exchanges[key] = nil }
-        return try await withCheckedThrowingContinuation { c in
-            exchange.continuation = c
-            start(exchange, reuse: true)
-        }
+        start(exchange, reuse: true)
+    }
+
+    /// An exchange ended (its completion is about to run): it leaves the table of cancellable ones.
+    func ended(_ exchange: ClientExchange) {
+        let key = Unmanaged.passUnretained(exchange).toOpaque()
+        if exchanges[key] === exchange { exchanges[key] = nil }
+    }
+
+    /// URLs already read (a gateway calls the same few downstream URLs over and over).
+    private var parsedURLs: [String: (origin: HTTPOrigin, target: String)] = [:]
+
+    private func parsed(_ url: String) -> (origin: HTTPOrigin, target: String)? {
+        if let known = parsedURLs[url] { return known }
+        guard let result = HTTPOrigin.parse(url) else { return nil }
+        if parsedURLs.count >= 4096 { parsedURLs.removeAll(keepingCapacity: true) }
+        parsedURLs[url] = result
+        return result
     }
 
     /// Puts the exchange on an idle connection to its origin, or a new one.
@@ -112,10 +134,8 @@ public final class ReactorHTTPClient: HTTPTransport {
     /// A connection finished its exchange and may carry the next one.
     func release(_ conn: ClientConnection) {
         active[ObjectIdentifier(conn)] = nil
-        var list = idle[conn.origin] ?? []
-        guard list.count < limits.maxIdlePerOrigin else { conn.close(reason: "pool full", clean: true); return }
-        list.append(conn)
-        idle[conn.origin] = list
+        guard (idle[conn.origin]?.count ?? 0) < limits.maxIdlePerOrigin else { conn.close(reason: "pool full", clean: true); return }
+        idle[conn.origin, default: []].append(conn)  // in place: no copy of the list
         conn.parkIdle(timeout: limits.idleTimeout)
     }
 
@@ -169,7 +189,7 @@ public final class ReactorHTTPClient: HTTPTransport {
     }
 }
 
-/// One request on the reactor client: its bytes, callbacks and continuation, until it ends.
+/// One request on the reactor client: its bytes, callbacks and completion, until it ends.
 @LoopActor
 final class ClientExchange {
     let serial: UInt64
@@ -179,7 +199,9 @@ final class ClientExchange {
     let connectTimeout: Double
     var onHead: ((IncomingHead) -> Void)?
     var onData: (([UInt8]) -> Void)?
-    var continuation: CheckedContinuation<IncomingResponse, any Error>?
+    /// Runs once when the exchange ends (then dropped, with the callbacks).
+    var completion: ((Result<IncomingResponse, any Error>) -> Void)?
+    weak var client: ReactorHTTPClient?
     /// The connection carrying it (the client's `active` table owns the connection).
     unowned(unsafe) var connection: ClientConnection?
     var head: IncomingHead?
@@ -201,10 +223,11 @@ final class ClientExchange {
     }
 
     func finish(_ result: Result<IncomingResponse, any Error>) {
-        let c = continuation
-        continuation = nil
+        guard let c = completion else { return }
+        completion = nil
         onHead = nil
         onData = nil
-        c?.resume(with: result)
+        client?.ended(self)
+        c(result)
     }
 }

@@ -47,12 +47,12 @@ final class GatewayMetrics {
     }
 
     func mcp(method: String, modern: Bool) {
-        mcpRequests.inc([Self.knownMethods.contains(method) ? method : "other", modern ? "2026" : "handshake"])
+        mcpRequests.inc(Self.knownMethods.contains(method) ? method : "other", modern ? "2026" : "handshake")
     }
 
     func toolCall(service: String, outcome: String, seconds: Double) {
         let label = serviceLabel(service)
-        toolCalls.inc([label, outcome])
-        if outcome != "rejected" { toolCallDuration.observe(seconds, [label]) }
+        toolCalls.inc(label, outcome)
+        if outcome != "rejected" { toolCallDuration.observe(seconds, label: label) }
     }
 }

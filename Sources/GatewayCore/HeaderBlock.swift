@@ -42,9 +42,25 @@ public struct HeaderBlock: Sendable {
     public mutating func finish() {
         if !field.isEmpty || !value.isEmpty {
             for i in field.indices where field[i] >= 0x41 && field[i] <= 0x5A { field[i] |= 0x20 }
-            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            headers.append((Self.string(field), Self.string(value)))
         }
         field.removeAll(keepingCapacity: true)
         value.removeAll(keepingCapacity: true)
+    }
+
+    /// Header names and values that come with nearly every MCP request or response, longer than
+    /// the 15 bytes a Swift string holds without allocating: these are shared, not allocated anew.
+    static let common: [String] = [
+        "mcp-protocol-version", "application/json", "application/json, text/event-stream",
+        "text/event-stream", "access-control-allow-origin", "transfer-encoding", "application/json; charset=utf-8",
+        "text/event-stream; charset=utf-8", "access-control-expose-headers",
+    ]
+    private static let commonBytes: [[UInt8]] = common.map { Array($0.utf8) }
+
+    static func string(_ bytes: [UInt8]) -> String {
+        if bytes.count > 15 {
+            for (i, c) in commonBytes.enumerated() where c == bytes { return common[i] }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -23,6 +23,7 @@ public enum JSONScanner {
             space()
             return i == end ? out : nil
         }
+        out.reserveCapacity(8)  // one allocation for the usual few members, not one per doubling
         while true {
             space()
             guard i < end, bytes[i] == UInt8(ascii: "\"") else { return nil }

@@ -12,9 +12,15 @@ public final class Metrics: @unchecked Sendable {
         public func inc(_ labelValues: [String] = [], by v: Double = 1) { values[labelValues, default: 0] += v }
         /// Three labels, the last a number (a status code, say).
         public func inc(_ a: String, _ b: String, _ c: Int) { triples[Triple(a: a, b: b, c: c), default: 0] += 1 }
+        /// Samples counted through `inc(_:_:)`.
+        var pairs: [Pair: Double] = [:]
+        struct Pair: Hashable { let a: String, b: String }
+        /// Two labels: no label array is built per increment.
+        public func inc(_ a: String, _ b: String) { pairs[Pair(a: a, b: b), default: 0] += 1 }
         var samples: [([String], Double)] {
             var all = values
             for (k, v) in triples { all[[k.a, k.b, String(k.c)], default: 0] += v }
+            for (k, v) in pairs { all[[k.a, k.b], default: 0] += v }
             return all.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }).map { ($0.key, $0.value) }
         }
     }

@@ -10,7 +10,9 @@ public enum RelayedResponse {
         out.reserveCapacity(raw.count + id.count + 40)
         out += #"{"jsonrpc":"2.0","id":"#.utf8
         out += id
-        out += ",\"\(key)\":".utf8
+        out += #",""#.utf8
+        out += key.utf8
+        out += #"":"#.utf8
         out += raw
         out.append(UInt8(ascii: "}"))
         return out

@@ -139,13 +139,13 @@ final class HTTPConnection: ResponseSink {
         nextRequestID += 1
         requestCount += 1
         let context = ResponseContext(connection: self, requestID: nextRequestID, request: request,
-                                      tag: Self.tag(request.header("x-request-id"), server: server))
+                                      requestTag: Self.tag(request.header("x-request-id"), server: server))
         current = context
         server.responder(request, context)
     }
 
-    static func tag(_ presented: String?, server: HTTPServer) -> String {
-        if let p = presented, !p.isEmpty, p.utf8.count <= 128, p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return p }
+    static func tag(_ presented: String?, server: HTTPServer) -> RequestTag {
+        if let p = presented, !p.isEmpty, p.utf8.count <= 128, p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return RequestTag(p) }
         return server.nextRequestTag()
     }
 
@@ -155,10 +155,10 @@ final class HTTPConnection: ResponseSink {
         guard context === current, !isClosed else { return }
         current = nil
         let keepAlive = state.responseFinished(draining: server.isDraining)
-        append(Self.head(response.status, response.headers + [("X-Request-Id", context.requestTag)],
-                         contentLength: response.body.count, keepAlive: keepAlive))
+        // Head and body in one buffer: one allocation, one send.
+        append(Self.head(response.status, response.headers, tag: { context.writeTagHeader(into: &$0) }, contentLength: response.body.count,
+                         keepAlive: keepAlive, body: context.isHead ? [] : response.body))
         server.observe(context, status: response.status)
-        if !context.isHead && !response.body.isEmpty { append(response.body) }
         if !processing { process() }
     }
 
@@ -192,9 +192,13 @@ final class HTTPConnection: ResponseSink {
         if !processing { process() }
     }
 
-    static func head(_ status: Int, _ headers: [(name: String, value: String)], contentLength: Int, keepAlive: Bool) -> [UInt8] {
+    /// The response head (with `tag` writing the request-id header), then `body` in the same buffer.
+    static func head(_ status: Int, _ headers: [(name: String, value: String)], tag: (inout [UInt8]) -> Void,
+                     contentLength: Int, keepAlive: Bool, body: [UInt8] = []) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(160)
+        var size = 200 + body.count
+        for h in headers { size += h.name.utf8.count + h.value.utf8.count + 4 }
+        out.reserveCapacity(size)
         out += HTTPStatus.line(status)
         for h in headers {
             out += h.name.utf8
@@ -202,6 +206,7 @@ final class HTTPConnection: ResponseSink {
             out += h.value.utf8
             out += [0x0D, 0x0A]
         }
+        tag(&out)
         if status >= 200 && status != 204 && status != 304 {
             out += "Content-Length: ".utf8
             out += String(contentLength).utf8
@@ -209,15 +214,16 @@ final class HTTPConnection: ResponseSink {
         }
         if !keepAlive { out += "Connection: close\r\n".utf8 }
         out += [0x0D, 0x0A]
+        out += body
         return out
     }
 
     private func respondAndClose(status: Int, code: String, message: String) {
         let response = HTTPResponse.error(status, code: code, message: message)
         let tag = Self.tag(parser.partialHeader("x-request-id"), server: server)
-        server.observeRejected(status: status, reason: message, tag: tag, connection: id)
-        append(Self.head(status, response.headers + [("X-Request-Id", tag)], contentLength: response.body.count, keepAlive: false))
-        append(response.body)
+        server.observeRejected(status: status, reason: message, tag: tag.string, connection: id)
+        append(Self.head(status, response.headers, tag: { tag.writeHeader(into: &$0) }, contentLength: response.body.count, keepAlive: false,
+                         body: response.body))
         state.closeWhenFlushed()
         current = nil
     }

@@ -41,14 +41,14 @@ public struct HTTPRequest: Sendable {
         return nil
     }
 
-    /// Whether a list-valued header (Accept, say) names `token` or a wildcard covering it,
-    /// compared case-insensitively on the bytes, without splitting into new strings.
-    public func headerLists(_ name: String, _ token: String, wildcards: [String] = []) -> Bool {
-        guard let value = header(name) else { return false }
-        var v = value
-        return v.withUTF8 { bytes -> Bool in
-            func containsCI(_ needle: String) -> Bool {
-                let n = Array(needle.utf8)
+    /// Whether a list-valued header (Accept, say) names `token` or one of two wildcards covering it
+    /// (`*/*`, `text/*`), compared case-insensitively on the bytes, without splitting into new
+    /// strings or allocating. `token` and the wildcards are lower case.
+    public func headerLists(_ name: String, _ token: StaticString, or wildcard: StaticString, _ family: StaticString) -> Bool {
+        guard var value = header(name) else { return false }
+        return value.withUTF8 { bytes -> Bool in
+            func containsCI(_ needle: StaticString) -> Bool {
+                let n = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
                 guard n.count <= bytes.count else { return false }
                 var i = 0
                 while i + n.count <= bytes.count {
@@ -64,7 +64,7 @@ public struct HTTPRequest: Sendable {
                 }
                 return false
             }
-            return containsCI(token) || wildcards.contains(where: containsCI)
+            return containsCI(token) || containsCI(wildcard) || containsCI(family)
         }
     }
 

@@ -156,9 +156,9 @@ public final class HTTPServer {
 
     func scheduleFlush(_ conn: HTTPConnection) { pendingFlush.append(conn) }
 
-    func nextRequestTag() -> String {
+    func nextRequestTag() -> RequestTag {
         tagCounter += 1
-        return "\(tagPrefix)-\(tagCounter)"
+        return RequestTag(prefix: tagPrefix, number: tagCounter)
     }
 
     func observe(_ context: ResponseContext, status: Int) { observer?(context, status) }

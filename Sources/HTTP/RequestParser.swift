@@ -71,21 +71,34 @@ final class RequestParser {
     private func checkRequestLine(_ bytes: UnsafeRawBufferPointer) -> (Int, String)? {
         for b in bytes {
             if b == 0x0A {
-                if line.isEmpty || line == [0x0D] { line.removeAll(); continue }  // blank lines before a request
-                if line.last == 0x0D { line.removeLast() }
-                lineChecked = true
-                let version = line.split(separator: 0x20).last.map { Array($0) } ?? []
-                line.removeAll()
-                if version.count == 8 && version.starts(with: Array("HTTP/1.".utf8)) && version[7] >= 0x30 && version[7] <= 0x39 {
-                    return nil
+                if line.isEmpty || (line.count == 1 && line[0] == 0x0D) {  // blank lines before a request
+                    line.removeAll(keepingCapacity: true)
+                    continue
                 }
-                if version.starts(with: Array("HTTP/".utf8)) { return (505, "HTTP version not supported") }
-                return (400, "malformed request line")
+                lineChecked = true
+                defer { line.removeAll(keepingCapacity: true) }
+                return Self.versionProblem(line)
             }
             line.append(b)
             if line.count > maxHeaderBytes { return (431, "request line larger than \(maxHeaderBytes) bytes") }
         }
         return nil
+    }
+
+    /// What is wrong with a request line's version (its last space-separated word, a CR before the
+    /// LF ignored): nil for `HTTP/1.<digit>`, 505 for another `HTTP/` version, else 400.
+    static func versionProblem(_ line: [UInt8]) -> (Int, String)? {
+        var end = line.count
+        if end > 0 && line[end - 1] == 0x0D { end -= 1 }
+        while end > 0 && line[end - 1] == 0x20 { end -= 1 }
+        var start = end
+        while start > 0 && line[start - 1] != 0x20 { start -= 1 }
+        func at(_ i: Int, _ c: Unicode.Scalar) -> Bool { start + i < end && line[start + i] == UInt8(ascii: c) }
+        let http = at(0, "H") && at(1, "T") && at(2, "T") && at(3, "P") && at(4, "/")
+        if http && end - start == 8 && at(5, "1") && at(6, ".") && line[start + 7] >= 0x30 && line[start + 7] <= 0x39 {
+            return nil
+        }
+        return http ? (505, "HTTP version not supported") : (400, "malformed request line")
     }
 
     /// A header of the message being parsed (for answering a request refused mid-way).

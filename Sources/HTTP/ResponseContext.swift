@@ -14,7 +14,15 @@ public final class ResponseContext {
     public let method: String
     public let path: String
     /// `X-Request-Id`: the client's if it sent a sane one, else generated; echoed on the response.
-    public let requestTag: String
+    /// A generated one is written as text only when something reads it (a log line, say): the
+    /// response head takes its bytes straight from the prefix and the number.
+    public var requestTag: String {
+        if let text = tag.text { return text }
+        let text = tag.string
+        tag = RequestTag(text)
+        return text
+    }
+    private var tag: RequestTag
     public let startedAt: Double
     private var closeHandlers: [() -> Void] = []
     let isHead: Bool
@@ -27,16 +35,23 @@ public final class ResponseContext {
         f()
     }
 
-    public init(connection: any ResponseSink, requestID: UInt64, request: HTTPRequest, tag: String) {
+    public convenience init(connection: any ResponseSink, requestID: UInt64, request: HTTPRequest, tag: String) {
+        self.init(connection: connection, requestID: requestID, request: request, requestTag: RequestTag(tag))
+    }
+
+    init(connection: any ResponseSink, requestID: UInt64, request: HTTPRequest, requestTag: RequestTag) {
         self.connection = connection
         self.connectionID = connection.id
         self.requestID = requestID
         self.isHead = request.method == "HEAD"
         method = request.method
         path = request.path
-        requestTag = tag
+        tag = requestTag
         startedAt = EventLoop.clock()
     }
+
+    /// Appends `X-Request-Id: <tag>\r\n` to a response head.
+    func writeTagHeader(into out: inout [UInt8]) { tag.writeHeader(into: &out) }
 
     /// The client's address ("" once it is gone).
     public var peer: String { connection?.peer ?? "" }
@@ -46,14 +61,20 @@ public final class ResponseContext {
 
     /// Runs once if the client disconnects before the response (or stream) is finished.
     public func onClose(_ handler: @escaping () -> Void) {
-        if isConnected { closeHandlers.append(handler) } else { handler() }
+        guard isConnected else { return handler() }
+        if closeHandler == nil { closeHandler = handler } else { closeHandlers.append(handler) }
     }
+    /// The first close handler (most requests have at most one: no array for it).
+    private var closeHandler: (() -> Void)?
 
     /// The sink reports that the client went away: close handlers run, later sends are dropped.
     public func clientClosed() {
+        let first = closeHandler
         let handlers = closeHandlers
+        closeHandler = nil
         closeHandlers = []
         connection = nil
+        first?()
         for h in handlers { h() }
         finished()
     }
@@ -62,6 +83,7 @@ public final class ResponseContext {
     public func send(_ response: HTTPResponse) {
         guard !isFinished else { return }
         isFinished = true
+        closeHandler = nil
         closeHandlers = []
         connection?.finish(self, response: response)
         finished()
@@ -117,5 +139,57 @@ public final class ResponseStream {
         guard isOpen else { return }
         context?.connection?.endStream()
         markClosed()
+    }
+}
+
+/// A request's `X-Request-Id`: the client's text, or the server's prefix and a number.
+struct RequestTag {
+    let text: String?
+    let prefix: String
+    let number: UInt64
+
+    init(_ text: String) {
+        self.text = text
+        prefix = ""
+        number = 0
+    }
+
+    init(prefix: String, number: UInt64) {
+        text = nil
+        self.prefix = prefix
+        self.number = number
+    }
+
+    var string: String { text ?? prefix + "-" + String(number) }
+
+    func writeHeader(into out: inout [UInt8]) {
+        out += "X-Request-Id: ".utf8
+        write(into: &out)
+        out += [0x0D, 0x0A]
+    }
+
+    func write(into out: inout [UInt8]) {
+        if let text {
+            out += text.utf8
+            return
+        }
+        out += prefix.utf8
+        out.append(UInt8(ascii: "-"))
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = number
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            while count > 0 {
+                count -= 1
+                out.append(d[count])
+            }
+        }
     }
 }

@@ -147,8 +147,7 @@ public actor LoopActor {
 /// come back to the loop directly instead of through the global pool).
 @discardableResult
 public func spawn(_ body: sending @escaping @LoopActor () async -> Void) -> Task<Void, Never> {
-    let work: @LoopActor () async -> Void = body
-    return Task(executorPreference: EventLoop.main) { await work() }
+    Task(executorPreference: EventLoop.main, operation: body)
 }
 
 /// Starts throwing loop-isolated work that stays on the loop.

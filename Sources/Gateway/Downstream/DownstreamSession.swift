@@ -99,7 +99,8 @@ public final class DownstreamSession {
     private func outgoing(_ body: [UInt8], timeout: Double? = nil, headers extra: [(name: String, value: String)] = []) -> OutgoingRequest {
         var r = OutgoingRequest(url: url, timeout: timeout ?? self.timeout, connectTimeout: min(connectTimeout, timeout ?? connectTimeout))
         r.body = body
-        r.headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+        r.headers.reserveCapacity(4 + extra.count)
+        r.headers += [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
         if let sessionID { r.headers.append(("Mcp-Session-Id", sessionID)) }
         if let protocolVersion { r.headers.append(("MCP-Protocol-Version", protocolVersion)) }
         r.headers += extra
@@ -144,57 +145,99 @@ public final class DownstreamSession {
     private func send(_ body: [UInt8], id: Int, session: Bool, timeout: Double? = nil, headers: [(name: String, value: String)] = [],
                       onMessage: ((JSON) -> Void)?,
                       handle: ((TransferHandle) -> Void)? = nil) async throws(DownstreamError) -> ([UInt8], IncomingHead) {
-        let idText = Array(String(id).utf8)
-        var isSSE = false
-        var sse = SSEParser()
-        var answer: [UInt8]?
-        var streamError: DownstreamError?
-        var jsonBody: [UInt8] = []
-        let handleMessage: ([UInt8]) -> Void = { [self] bytes in
-            guard let members = JSONScanner.members(bytes) else {
-                streamError = .notMCP("invalid JSON in event stream")
-                return
-            }
-            let hasMethod = members.range(of: "method") != nil
-            if let r = members.range(of: "id"), !hasMethod {
-                if Array(bytes[r]) == idText { answer = bytes }
-                return
-            }
-            guard let message = try? JSONParser.parse(bytes) else { return }
-            if let m = message["method"]?.stringValue, let rid = message["id"] {
-                self.answerServerRequest(method: m, id: rid)
-            } else {
-                onMessage?(message)
-            }
-        }
+        // One object holds what the response callbacks gather (captured alone, it is the closures'
+        // context: no boxes per exchange).
+        let reply = ReplyCollector(id: id, session: self, onMessage: onMessage)
         let response: IncomingResponse
         do {
-            response = try await transport.perform(outgoing(body, timeout: timeout, headers: headers), onHead: { head in
-                isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-            }, onData: { chunk in
-                guard isSSE else { jsonBody.append(contentsOf: chunk); return }
-                for event in sse.feed(chunk) where !event.data.isEmpty {
-                    if event.event != nil && event.event != "message" { continue }
-                    handleMessage(Array(event.data.utf8))
-                }
-            }, handle: handle)
+            response = try await transport.perform(outgoing(body, timeout: timeout, headers: headers),
+                                                    onHead: { [reply] head in reply.head(head) },
+                                                    onData: { [reply] chunk in reply.data(chunk) }, handle: handle)
         } catch {
             throw DownstreamError(error)
         }
+        return try answer(response, reply, session: session)
+    }
+
+    /// The answer's bytes from a finished exchange, or why there is none.
+    private func answer(_ response: IncomingResponse, _ reply: ReplyCollector, session: Bool) throws(DownstreamError) -> ([UInt8], IncomingHead) {
         let head = response.head
         if head.status == 404 && session && sessionID != nil { throw DownstreamError.sessionExpired }
         guard head.status == 200 else { throw DownstreamError.httpStatus(head.status) }
-        if !isSSE {
+        if !reply.isSSE {
             let type = head.header("content-type")?.lowercased() ?? ""
             guard type.hasPrefix("application/json") else {
                 throw DownstreamError.notMCP("unexpected content type \(type.isEmpty ? "(none)" : type)")
             }
-            handleMessage(jsonBody)
-        } else {
-            for event in sse.finish() where !event.data.isEmpty { handleMessage(Array(event.data.utf8)) }
         }
-        guard let answer else { throw streamError ?? DownstreamError.notMCP(isSSE ? "stream ended without a response" : "response id does not match the request") }
+        reply.end()
+        guard let answer = reply.answer else {
+            throw reply.streamError ?? DownstreamError.notMCP(reply.isSSE ? "stream ended without a response" : "response id does not match the request")
+        }
         return (answer, head)
+    }
+
+    /// `relay` without a task while the session is up: the request goes out now, and `completion`
+    /// runs once with the answer's bytes or the failure. A session not yet initialized, or one the
+    /// downstream forgot (404), takes `relay`'s path (initialize, then send; once).
+    public func relay(_ build: @escaping (Int) -> [UInt8], timeout: Double? = nil, headers: [(name: String, value: String)] = [],
+                      onMessage: ((JSON) -> Void)? = nil, handle: ((TransferHandle) -> Void)? = nil,
+                      completion: @escaping (Result<[UInt8], DownstreamError>) -> Void) {
+        guard isInitialized else {
+            spawn { [self] in
+                do throws(DownstreamError) {
+                    completion(.success(try await relay(build, timeout: timeout, headers: headers, onMessage: onMessage, handle: handle)))
+                } catch {
+                    completion(.failure(error))
+                }
+            }
+            return
+        }
+        let id = allocateID()
+        let reply = ReplyCollector(id: id, session: self, onMessage: onMessage)
+        transport.start(outgoing(build(id), timeout: timeout, headers: headers),
+                        onHead: { [reply] head in reply.head(head) }, onData: { [reply] chunk in reply.data(chunk) },
+                        handle: handle) { [self] result in
+            do throws(DownstreamError) {
+                let response: IncomingResponse
+                do { response = try result.get() } catch { throw DownstreamError(error) }
+                completion(.success(try answer(response, reply, session: true).0))
+            } catch .sessionExpired {
+                protocolVersion = nil
+                spawn { [self] in
+                    do throws(DownstreamError) {
+                        try await initialize()
+                        let id = allocateID()
+                        completion(.success(try await send(build(id), id: id, session: true, timeout: timeout, headers: headers,
+                                                           onMessage: onMessage, handle: handle).0))
+                    } catch {
+                        completion(.failure(error))
+                    }
+                }
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// A message of the response: the answer to request `id` is kept (as bytes, unparsed); a
+    /// request from the server is answered; anything else goes to `onMessage`.
+    fileprivate func handleMessage(_ bytes: [UInt8], _ reply: ReplyCollector) {
+        guard let members = JSONScanner.members(bytes) else {
+            reply.streamError = .notMCP("invalid JSON in event stream")
+            return
+        }
+        let hasMethod = members.range(of: "method") != nil
+        if let r = members.range(of: "id"), !hasMethod {
+            if reply.isAnswer(bytes[r]) { reply.answer = bytes }
+            return
+        }
+        guard let message = try? JSONParser.parse(bytes) else { return }
+        if let m = message["method"]?.stringValue, let rid = message["id"] {
+            answerServerRequest(method: m, id: rid)
+        } else {
+            reply.onMessage?(message)
+        }
     }
 
     static func unwrap(_ message: JSON) throws(DownstreamError) -> JSON {
@@ -228,5 +271,59 @@ extension DownstreamSession {
         self.protocolVersion = nil
         let transport = self.transport
         spawn { _ = try? await transport.perform(r) }
+    }
+}
+
+/// What one exchange's response callbacks gather: the body (JSON) or the SSE events as they come,
+/// and the answer to the request once it is seen.
+@LoopActor
+private final class ReplyCollector {
+    let id: Int
+    unowned let session: DownstreamSession
+    let onMessage: ((JSON) -> Void)?
+    var isSSE = false
+    var sse = SSEParser()
+    var jsonBody: [UInt8] = []
+    var answer: [UInt8]?
+    var streamError: DownstreamError?
+
+    init(id: Int, session: DownstreamSession, onMessage: ((JSON) -> Void)?) {
+        self.id = id
+        self.session = session
+        self.onMessage = onMessage
+    }
+
+    func head(_ head: IncomingHead) {
+        isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+    }
+
+    func data(_ chunk: [UInt8]) {
+        guard isSSE else { jsonBody.append(contentsOf: chunk); return }
+        for event in sse.feed(chunk) where !event.data.isEmpty {
+            if event.event != nil && event.event != "message" { continue }
+            session.handleMessage(Array(event.data.utf8), self)
+        }
+    }
+
+    /// The response ended: a JSON body is the one message; an event stream's last event, if any.
+    func end() {
+        if !isSSE {
+            session.handleMessage(jsonBody, self)
+        } else {
+            for event in sse.finish() where !event.data.isEmpty { session.handleMessage(Array(event.data.utf8), self) }
+        }
+    }
+
+    /// Whether these bytes (an `id` value) are this request's id, without formatting it.
+    func isAnswer(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var n = id
+        var i = bytes.endIndex
+        guard n >= 0, !bytes.isEmpty else { return false }
+        repeat {
+            i -= 1
+            guard i >= bytes.startIndex, bytes[i] == UInt8(ascii: "0") + UInt8(n % 10) else { return false }
+            n /= 10
+        } while n > 0
+        return i == bytes.startIndex
     }
 }

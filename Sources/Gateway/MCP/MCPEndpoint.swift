@@ -206,17 +206,20 @@ final class MCPEndpoint {
         return token
     }
 
-    private static func accepts(_ request: HTTPRequest, _ type: String) -> Bool {
-        let family = type.hasPrefix("text/") ? "text/*" : "application/*"
-        return request.headerLists("accept", type, wildcards: ["*/*", family])
+    private static func acceptsJSON(_ request: HTTPRequest) -> Bool {
+        request.headerLists("accept", "application/json", or: "*/*", "application/*")
+    }
+
+    private static func acceptsSSE(_ request: HTTPRequest) -> Bool {
+        request.headerLists("accept", "text/event-stream", or: "*/*", "text/*")
     }
 
     /// What the classifier needs of the HTTP request.
     private static func head(_ http: HTTPRequest, json: Bool) -> MCPRequestClassifier.Head {
         MCPRequestClassifier.Head(origin: http.header("origin"), protocolVersion: http.header("mcp-protocol-version"),
                                   sessionID: http.header("mcp-session-id"), mcpMethod: http.header("mcp-method"),
-                                  mcpName: http.header("mcp-name"), acceptsJSON: json ? accepts(http, "application/json") : true,
-                                  acceptsSSE: accepts(http, "text/event-stream"))
+                                  mcpName: http.header("mcp-name"), acceptsJSON: json ? acceptsJSON(http) : true,
+                                  acceptsSSE: acceptsSSE(http))
     }
 
     // MARK: the three methods: classify, then carry out the one action

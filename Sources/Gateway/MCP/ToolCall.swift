@@ -7,8 +7,8 @@ import Reactor
 /// (result, failure, deadline, cancellation, the caller leaving) goes through the lifecycle, and
 /// the one `finish` it returns releases everything the call holds.
 ///
-/// Ownership, so that nothing outlives the request: the relay's table and the task awaiting the
-/// downstream hold the call; the call owns its timer, whose handler refers back to it `unowned`
+/// Ownership, so that nothing outlives the request: the relay's table and the downstream
+/// exchange's completion hold the call; the call owns its timer, whose handler refers back to it `unowned`
 /// (a strong capture there is a cycle: call → timer → handler → call); the caller's context and
 /// stream hold their close handlers, which refer to the call `weak`ly.
 @LoopActor
@@ -70,26 +70,25 @@ final class ToolCall {
     func start(params: [UInt8]) {
         timer.setHandler { [unowned self] in self.carryOut(self.lifecycle.deadlinePassed()) }
         timer.start(after: lifecycle.timeout)
-        let closed: (@escaping () -> Void) -> Void = stream.map { $0.onClose } ?? context.onClose
-        closed { [weak self] in
+        let closed = { [weak self] in
             guard let self else { return }
             self.carryOut(self.lifecycle.clientDisconnected())
         }
-        // The task holds the call until the downstream exchange ends (the lifecycle's abort
-        // cancels the transfer, so that is never later than the call's finish).
-        spawn { [self] in
-            do {
-                let raw = try await session.relay({ downstreamID in
-                    self.lifecycle.forwarded(downstreamID: downstreamID)
-                    return Self.request(id: downstreamID, method: self.method, params: params)
-                }, timeout: lifecycle.timeout + 5, headers: extraHeaders, onMessage: { message in
-                    self.progress(message)
-                }, handle: { self.transfer = $0 })
-                self.transfer = nil
+        if let stream { stream.onClose(closed) } else { context.onClose(closed) }
+        // The exchange's completion holds the call until the downstream exchange ends (the
+        // lifecycle's abort cancels the transfer, so that is never later than the call's finish).
+        session.relay({ downstreamID in
+            self.lifecycle.forwarded(downstreamID: downstreamID)
+            return Self.request(id: downstreamID, method: self.method, params: params)
+        }, timeout: lifecycle.timeout + 5, headers: extraHeaders, onMessage: { message in
+            self.progress(message)
+        }, handle: { self.transfer = $0 }) { [self] result in
+            self.transfer = nil
+            switch result {
+            case .success(let raw):
                 self.carryOut(self.lifecycle.resultReceived(), raw: raw)
-            } catch {
-                self.transfer = nil
-                let failure = Self.failure(DownstreamError(error))
+            case .failure(let error):
+                let failure = Self.failure(error)
                 self.carryOut(self.lifecycle.downstreamFailed(failure), failure: failure)
             }
         }

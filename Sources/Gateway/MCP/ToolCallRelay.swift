@@ -123,7 +123,11 @@ final class ToolCallRelay {
                 meta.append(("tracestate", .string(state)))
             }
         }
-        params = meta.isEmpty ? params.removing("_meta") : params.setting("_meta", .object(meta))
+        if !meta.isEmpty {
+            params = params.setting("_meta", .object(meta))
+        } else if params["_meta"] != nil {
+            params = params.removing("_meta")
+        }
 
         // Stream progress when the caller gave a token and takes SSE; else answer with JSON.
         let stream: ResponseStream? = clientToken != nil && request.acceptsStream
