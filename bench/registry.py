@@ -315,7 +315,7 @@ def main() -> int:
     ap.add_argument("--stores", default="sqlite", help="sqlite and/or postgres, comma-separated")
     ap.add_argument("--pg-env", type=Path, help="scripts/services.sh's DIR/env (for postgres)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before reading the idle RSS")
-    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--server-cpu", default="0", help="core(s) of the gateway, as taskset -c takes them (0, or 0,1)")
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--echo-python", default=sys.executable)
     ap.add_argument("--work", type=Path, required=True, help="a folder for databases and logs")

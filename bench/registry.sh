@@ -26,7 +26,9 @@
 #                 is not installed in PG_BIN), or one of them
 #   PG_BIN        PostgreSQL's binaries (default /usr/lib/postgresql/15/bin; scripts/services.sh
 #                 starts a private server in a temporary folder, stopped at exit)
-#   SERVER_CPU / CLIENT_CPU   core of the gateway / of the driver and the echo server (default 0 / 1)
+#   SERVER_CPU / CLIENT_CPU   core of the gateway / of the driver and the echo server (default 0 / 1);
+#                 SERVER_CPU=0,1 lets the gateway's two reload builders and its store worker run on
+#                 both cores (the driver waits while a reload runs), as an unpinned gateway would
 #   RESULTS_DIR   where the tables are also written as data, registry.json (default bench/results/;
 #                 bench/results.py describes it)
 #

@@ -58,15 +58,25 @@ public final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// One statement with text parameters (?1, ?2 ...); rows as text, NULL → nil.
-    public func query(_ sql: String, _ params: [String?] = []) throws(SQLiteError) -> (columns: [String], rows: [[String?]]) {
+    /// A prepared statement with `params` bound as text (nil: NULL); the caller finalizes it.
+    private func prepare(_ sql: String, _ params: [String?]) throws(SQLiteError) -> OpaquePointer {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else { throw lastError() }
-        defer { sqlite3_finalize(stmt) }
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
         for (i, p) in params.enumerated() {
             let rc = p.map { sqlite3_bind_text(stmt, Int32(i + 1), $0, -1, transient) } ?? sqlite3_bind_null(stmt, Int32(i + 1))
-            guard rc == SQLITE_OK else { throw lastError() }
+            guard rc == SQLITE_OK else {
+                let error = lastError()
+                sqlite3_finalize(stmt)
+                throw error
+            }
         }
+        return stmt
+    }
+
+    public func query(_ sql: String, _ params: [String?] = []) throws(SQLiteError) -> (columns: [String], rows: [[String?]]) {
+        let stmt = try prepare(sql, params)
+        defer { sqlite3_finalize(stmt) }
         let n = Int(sqlite3_column_count(stmt))
         let columns = (0..<n).map { String(cString: sqlite3_column_name(stmt, Int32($0))) }
         var rows: [[String?]] = []
@@ -87,6 +97,36 @@ public final class SQLiteDatabase: @unchecked Sendable {
             rows.append(row)
         }
         return (columns, rows)
+    }
+
+    /// One result row, read in place: a column as text or as its bytes (no String in between).
+    public struct Row {
+        let stmt: OpaquePointer
+
+        public func text(_ c: Int) -> String? {
+            guard let text = sqlite3_column_text(stmt, Int32(c)) else { return nil }
+            return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(stmt, Int32(c)))), as: UTF8.self)
+        }
+
+        public func bytes(_ c: Int) -> [UInt8]? {
+            guard let text = sqlite3_column_text(stmt, Int32(c)) else { return nil }
+            return Array(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(stmt, Int32(c)))))
+        }
+    }
+
+    /// Runs a statement and maps each row as it is stepped (a full registry read makes no
+    /// intermediate String of every definition array).
+    public func rows<T>(_ sql: String, _ params: [String?] = [], _ each: (Row) -> T) throws(SQLiteError) -> [T] {
+        let stmt = try prepare(sql, params)
+        defer { sqlite3_finalize(stmt) }
+        var out: [T] = []
+        while true {
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw lastError() }
+            out.append(each(Row(stmt: stmt)))
+        }
+        return out
     }
 
     public var changes: Int { Int(sqlite3_changes(db)) }

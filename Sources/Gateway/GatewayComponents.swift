@@ -241,8 +241,9 @@ final class Snapshots {
     }
 
     /// Where snapshots that are no longer kept are let go: freeing one built by a full reload (every
-    /// definition of the registry) takes tens of milliseconds at 100k tools, not on the loop.
-    private static let releaser = BlockingWorker()
+    /// definition of the registry) takes tens of milliseconds at 100k tools, not on the loop. The
+    /// heap is trimmed there too, after them (`IndexSync` asks after a full reload).
+    nonisolated static let releaser = BlockingWorker()
 
     private func install(_ next: ToolIndex) {
         if next !== current {

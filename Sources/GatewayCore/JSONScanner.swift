@@ -1,3 +1,5 @@
+import Glibc
+
 /// Finds the members of a JSON object without building its values: each member's key and the
 /// byte range of its raw value. Relaying a downstream result only needs `id` rewritten, so the
 /// result itself is copied as bytes, never parsed and re-serialized.
@@ -105,12 +107,16 @@ public enum JSONScanner {
 
     /// Index just past the closing quote of the string starting at `i`.
     static func skipString(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        // memchr to each quote; a quote after an odd run of backslashes is escaped.
+        guard let base = b.baseAddress else { return nil }
         var i = start + 1
         while i < end {
-            let c = b[i]
-            if c == UInt8(ascii: "\\") { i += 2; continue }
-            if c == UInt8(ascii: "\"") { return i + 1 }
-            i += 1
+            guard let hit = memchr(base + i, 0x22, end - i) else { return nil }
+            let q = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - base
+            var k = q - 1
+            while k > start && b[k] == UInt8(ascii: "\\") { k -= 1 }
+            if (q - 1 - k) % 2 == 0 { return q + 1 }
+            i = q + 1
         }
         return nil
     }

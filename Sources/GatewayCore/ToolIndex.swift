@@ -7,8 +7,23 @@ public final class ToolIndex: @unchecked Sendable {
     public struct Entry: Sendable {
         public let federatedName: String
         public let originalName: String
+        /// The service's definitions, back to back (one buffer for all of its entries: a reload of
+        /// 100k tools makes 5k of these, not 100k), and where this one lies in it.
+        let storage: [UInt8]
+        let range: Range<Int>
         /// The definition as clients see it: the downstream's bytes with `name` rewritten.
-        public let bytes: [UInt8]
+        public var bytes: ArraySlice<UInt8> { storage[range] }
+
+        init(federatedName: String, originalName: String, bytes: [UInt8]) {
+            self.init(federatedName: federatedName, originalName: originalName, storage: bytes, range: bytes.indices)
+        }
+
+        init(federatedName: String, originalName: String, storage: [UInt8], range: Range<Int>) {
+            self.federatedName = federatedName
+            self.originalName = originalName
+            self.storage = storage
+            self.range = range
+        }
     }
 
     /// One service's tools, shared between snapshots until that service changes.
@@ -33,12 +48,17 @@ public final class ToolIndex: @unchecked Sendable {
             (prompts, promptByName) = Self.named(record.rawPrompts, service: record.name)
             func uris(_ raw: [UInt8], key: String) -> [Entry] {
                 var seen = Set<String>()
-                return ToolIndex.elements(in: raw, key: Array(key.utf8)).compactMap { original, bytes, range in
+                var storage: [UInt8] = []
+                storage.reserveCapacity(raw.count + raw.count / 8)
+                let placed: [(String, String, Range<Int>)] = ToolIndex.elements(in: raw, key: Array(key.utf8)).compactMap { original, bytes, range in
                     guard let federated = FederatedURI.federate(service: record.name, uri: original), seen.insert(federated).inserted else {
                         return nil
                     }
-                    return Entry(federatedName: federated, originalName: original, bytes: ToolIndex.renamed(bytes, name: range, to: federated))
+                    let start = storage.count
+                    ToolIndex.renamed(bytes, name: range, to: federated, into: &storage)
+                    return (federated, original, start..<storage.count)
                 }
+                return placed.map { Entry(federatedName: $0.0, originalName: $0.1, storage: storage, range: $0.2) }
             }
             resources = uris(record.rawResources, key: "uri")
             templates = uris(record.rawTemplates, key: "uriTemplate")
@@ -60,22 +80,28 @@ public final class ToolIndex: @unchecked Sendable {
         /// Tools or prompts under `<service>__<name>` (shortened with a hash when that does not
         /// fit the name rule), first definition of a name wins, with the lookup table.
         static func named(_ raw: [UInt8], service: String, apps: Bool = false) -> ([Entry], [String: Int]) {
-            var entries: [Entry] = []
+            var placed: [(federated: String, original: String, range: Range<Int>)] = []
             var byName: [String: Int] = [:]
             let prefix = service + ToolNaming.separator
             let items = ToolIndex.tools(in: raw)
-            entries.reserveCapacity(items.count)
+            placed.reserveCapacity(items.count)
             byName.reserveCapacity(items.count)
+            var storage: [UInt8] = []
+            storage.reserveCapacity(raw.count + items.count * (prefix.utf8.count + 2))
             for (original, bytes, nameRange) in items {
                 let direct = prefix + original
                 let federated = ToolNaming.isValid(direct) ? direct : ToolNaming.federatedName(service: service, tool: original)
                 if byName[federated] != nil { continue }
-                byName[federated] = entries.count
-                let definition = (apps ? ToolIndex.appsRewritten(bytes, name: federated, service: service) : nil)
-                    ?? ToolIndex.renamed(bytes, name: nameRange, to: federated)
-                entries.append(Entry(federatedName: federated, originalName: original, bytes: definition))
+                byName[federated] = placed.count
+                let start = storage.count
+                if apps, let rewritten = ToolIndex.appsRewritten(bytes, name: federated, service: service) {
+                    storage += rewritten
+                } else {
+                    ToolIndex.renamed(bytes, name: nameRange, to: federated, into: &storage)
+                }
+                placed.append((federated, original, start..<storage.count))
             }
-            return (entries, byName)
+            return (placed.map { Entry(federatedName: $0.federated, originalName: $0.original, storage: storage, range: $0.range) }, byName)
         }
 
         public func prompt(named federated: String) -> Entry? { promptByName[federated].map { prompts[$0] } }
@@ -238,7 +264,7 @@ public final class ToolIndex: @unchecked Sendable {
 
     /// A tool's definition with a view's override applied.
     static func overridden(_ e: Entry, _ o: VirtualServer.Override) -> Entry {
-        guard var tool = try? JSONParser.parse(e.bytes) else { return e }
+        guard var tool = try? JSONParser.parse(Array(e.bytes)) else { return e }
         let name = o.name ?? e.federatedName
         tool = tool.setting("name", .string(name))
         if let t = o.title { tool = tool.setting("title", .string(t)) }
@@ -321,7 +347,7 @@ public final class ToolIndex: @unchecked Sendable {
             let a = listedBefore.contains(name) ? old.services[name] : nil
             let b = listed.contains(name) ? services[name] : nil
             if let a, let b, a === b { continue }
-            func bytes(_ s: Service?, _ pick: (Service) -> [Entry]) -> [[UInt8]] { s.map { pick($0).map(\.bytes) } ?? [] }
+            func bytes(_ s: Service?, _ pick: (Service) -> [Entry]) -> [ArraySlice<UInt8>] { s.map { pick($0).map(\.bytes) } ?? [] }
             if !tools, bytes(a, \.entries) != bytes(b, \.entries) { tools = true }
             if !resources, bytes(a, \.resources) != bytes(b, \.resources) || bytes(a, \.templates) != bytes(b, \.templates) {
                 resources = true
@@ -341,9 +367,9 @@ public final class ToolIndex: @unchecked Sendable {
         for name in order {
             let s = services[name]!
             switch kind {
-            case .resources: out += s.resources.map(\.bytes)
-            case .templates: out += s.templates.map(\.bytes)
-            case .prompts: out += s.prompts.map(\.bytes)
+            case .resources: out += s.resources.map { Array($0.bytes) }
+            case .templates: out += s.templates.map { Array($0.bytes) }
+            case .prompts: out += s.prompts.map { Array($0.bytes) }
             }
         }
         catalogs[kind] = out
@@ -481,20 +507,23 @@ public final class ToolIndex: @unchecked Sendable {
         return tool.setting("name", .string(name)).setting("_meta", newMeta).serialized()
     }
 
-    /// Whether `needle` (not empty) occurs in `bytes`: memchr for its first byte, memcmp for the
-    /// rest (a full reload asks this of every tool, so it must not walk the bytes in Swift closures).
+    /// Whether `needle` (not empty) occurs in `bytes`: memchr for one of its bytes, memcmp for the
+    /// whole (a full reload asks this of every tool, so it must not walk the bytes in Swift). The
+    /// byte searched for is the needle's first upper-case one if it has one ("resourceUri": `U`),
+    /// rare in JSON where lower-case letters are everywhere.
     static func contains(_ bytes: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, bytes.count >= needle.count else { return false }
+        let anchor = needle.firstIndex(where: { $0 >= 0x41 && $0 <= 0x5A }) ?? 0
         return bytes.withUnsafeBufferPointer { hay in
             needle.withUnsafeBufferPointer { n in
                 guard let base = hay.baseAddress, let first = n.baseAddress else { return false }
-                var at = base
-                let last = base + (hay.count - n.count)
+                var at = base + anchor
+                let last = base + (hay.count - n.count) + anchor  // the anchor of the last possible match
                 while at <= last {
-                    guard let hit = memchr(at, Int32(n[0]), last - at + 1) else { return false }
-                    let p = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self))
+                    guard let hit = memchr(at, Int32(n[anchor]), last - at + 1) else { return false }
+                    let p = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - anchor
                     if memcmp(p, first, n.count) == 0 { return true }
-                    at = p + 1
+                    at = p + anchor + 1
                 }
                 return false
             }
@@ -504,12 +533,17 @@ public final class ToolIndex: @unchecked Sendable {
     /// The definition with its top-level `name` value (at `name`, relative) replaced, every other
     /// byte kept.
     static func renamed(_ bytes: ArraySlice<UInt8>, name r: Range<Int>, to name: String) -> [UInt8] {
-        let base = bytes.startIndex
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 16)
+        renamed(bytes, name: r, to: name, into: &out)
+        return out
+    }
+
+    /// `renamed`, appended to `out`.
+    static func renamed(_ bytes: ArraySlice<UInt8>, name r: Range<Int>, to name: String, into out: inout [UInt8]) {
+        let base = bytes.startIndex
         out += bytes[base..<(base + r.lowerBound)]
         JSON.writeString(name, to: &out)
         out += bytes[(base + r.upperBound)...]
-        return out
     }
 }

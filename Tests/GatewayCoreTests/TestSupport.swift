@@ -34,6 +34,7 @@ func strictEqual(_ a: JSON, _ b: JSON) -> Bool {
 /// Parses or returns nil (keeps the call sites short).
 func parsed(_ text: String) -> JSON? { try? JSONParser.parse(text) }
 func parsed(_ bytes: [UInt8]) -> JSON? { try? JSONParser.parse(bytes) }
+func parsed(_ bytes: ArraySlice<UInt8>) -> JSON? { try? JSONParser.parse(Array(bytes)) }
 
 /// Random JSON values, including awkward strings and number texts.
 enum RandomJSON {

@@ -2,12 +2,28 @@ import Testing
 @testable import GatewayCore
 
 @Suite struct ToolIndexTests {
+    @Test func byteSearchFindsTheNeedleAnywhereAndOnlyWhole() {
+        func has(_ hay: String, _ needle: String) -> Bool { ToolIndex.contains(ArraySlice(Array(hay.utf8)), Array(needle.utf8)) }
+        #expect(has("resourceUri", "resourceUri"))
+        #expect(has(#"{"_meta":{"ui":{"resourceUri":"ui://x"}}}"#, "resourceUri"))
+        #expect(has("xxresourceUri", "resourceUri") && has("resourceUrixx", "resourceUri"))
+        #expect(!has("resourceUr", "resourceUri") && !has("esourceUri", "resourceUri"))
+        #expect(!has("resourceURI resourceuri Uri Uri", "resourceUri"))
+        #expect(has("UUUresourceUri", "resourceUri") && has("resourceU resourceUri", "resourceUri"))
+        #expect(has("abc", "b") && !has("abc", "d") && has("aBc", "B"))
+        // the slice's own indices, not 0-based
+        let bytes = Array("0123resourceUri".utf8)
+        #expect(ToolIndex.contains(bytes[4...], Array("resourceUri".utf8)))
+        #expect(!ToolIndex.contains(bytes[5...], Array("resourceUri".utf8)))
+    }
+
     static func record(_ name: String, _ tools: String, id: Int64 = 1, url: String? = nil) -> ServiceRecord {
         ServiceRecord(id: id, name: name, url: url ?? "http://\(name).internal/mcp", createdAt: "2025-01-01T00:00:00Z",
                       updatedAt: "2025-01-01T00:00:00Z", rawTools: utf8(tools))
     }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+    static func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
 
     /// Every page's elements, in order.
     static func allPageElements(_ index: ToolIndex) throws -> [JSON] {

@@ -43,7 +43,7 @@ import Testing
         #expect(try Self.names(view) == ["alpha__get", "fetch"])
         let (service, entry) = try #require(view.entry(named: "fetch"))
         #expect(service.name == "beta" && entry.originalName == "get")
-        let definition = try JSONParser.parse(entry.bytes)
+        let definition = try JSONParser.parse(Array(entry.bytes))
         #expect(definition["title"] == .string("Fetch") && definition["description"] == .string("Gets from beta."))
         #expect(definition["annotations"]?["readOnlyHint"] == .bool(true))
         #expect(view.entry(named: "beta__get") == nil, "the overridden name no longer resolves in the view")

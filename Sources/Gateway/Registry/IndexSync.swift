@@ -21,6 +21,9 @@ final class IndexSync {
     private let install: (ToolIndex, String?) -> Void
     private let pageSize: Int
     private let fence = Timer {}
+    /// Trims the heap once full reloads have stopped for a while (see `releaseFreedMemory`).
+    private let trim = Timer { Snapshots.releaser.submit { Reactor.releaseFreedMemory() } }
+    static let trimDelay = 5.0
     /// Where full snapshots are built, off the loop, half each.
     private static let builders = [BlockingWorker(), BlockingWorker()]
     /// Every decision: delta or reload, coalescing, the fence.
@@ -196,9 +199,10 @@ final class IndexSync {
             let next = ToolIndex(version: version, built: built, pageSize: pageSize, access: access)
             let builtAt = EventLoop.clock()
             install(next, nil)
+            // Timed from the first byte read to the swap; the heap is trimmed after it, off the loop.
+            lastReloadSeconds = EventLoop.clock() - started
             releaseFreedMemory()
             reloads += 1
-            lastReloadSeconds = EventLoop.clock() - started
             onReload(lastReloadSeconds)
             log(.debug, "index reloaded", [("version", String(version)), ("services", String(next.serviceCount)),
                                            ("tools", String(next.toolCount)), ("ms", Self.ms(lastReloadSeconds)),
@@ -210,9 +214,13 @@ final class IndexSync {
         }
     }
 
-    /// A full reload frees the previous rows at once; hand the pages back to the system so the
-    /// resident size reflects the snapshot, not the peak of building it.
+    /// A full reload frees the previous rows and, later, a dropped snapshot: the pages go back to
+    /// the system so the resident size reflects the snapshot, not the peak of building it. Not at
+    /// once: reloads in a row reuse the memory the previous ones freed, where after a trim every
+    /// page of the next build is a fresh page fault (a third of a reload's time at 100k tools).
+    /// `trimDelay` seconds after the last full reload, `malloc_trim` (which walks the whole heap)
+    /// runs on the worker that frees dropped snapshots, after them.
     private func releaseFreedMemory() {
-        Reactor.releaseFreedMemory()
+        trim.start(after: Self.trimDelay)
     }
 }

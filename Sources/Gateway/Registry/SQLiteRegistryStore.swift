@@ -128,20 +128,19 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func service(named name: String) async throws(StoreError) -> ServiceRecord? {
-        try await run { db in try Self.records(db.query(Self.selectServices + " AND s.name = ?1", [name])).first }
+        try await run { db in try db.rows(Self.selectServices + " AND s.name = ?1", [name], Self.record).first }
     }
 
     public func services() async throws(StoreError) -> [ServiceRecord] {
-        try await run { db in try Self.records(db.query(Self.selectServices + " ORDER BY s.name")) }
+        try await run { db in try db.rows(Self.selectServices + " ORDER BY s.name", [], Self.record) }
     }
 
-    nonisolated static func records(_ result: (columns: [String], rows: [[String?]])) -> [ServiceRecord] {
-        result.rows.map { r in
-            ServiceRecord(id: Int64(r[0] ?? "0") ?? 0, name: r[1] ?? "", url: r[2] ?? "", createdAt: r[3] ?? "",
-                          updatedAt: r[4] ?? "", rawTools: Array((r[5] ?? "[]").utf8), limits: ServiceLimits(columns: r[6], r[7]),
-                          rawResources: Array((r[8] ?? "[]").utf8), rawTemplates: Array((r[9] ?? "[]").utf8),
-                          rawPrompts: Array((r[10] ?? "[]").utf8))
-        }
+    /// A service row of `selectServices`: the definition arrays taken as bytes, as stored.
+    nonisolated static func record(_ r: SQLiteDatabase.Row) -> ServiceRecord {
+        let empty: [UInt8] = [0x5B, 0x5D]  // []
+        return ServiceRecord(id: Int64(r.text(0) ?? "0") ?? 0, name: r.text(1) ?? "", url: r.text(2) ?? "", createdAt: r.text(3) ?? "",
+                             updatedAt: r.text(4) ?? "", rawTools: r.bytes(5) ?? empty, limits: ServiceLimits(columns: r.text(6), r.text(7)),
+                             rawResources: r.bytes(8) ?? empty, rawTemplates: r.bytes(9) ?? empty, rawPrompts: r.bytes(10) ?? empty)
     }
 
     /// Raises the version to max(previous + 1, now in ms) inside the caller's transaction.
@@ -189,7 +188,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             _ = try db.query(Self.insertDefinitions, [id] + values)
             let (version, previous) = try Self.bump(db)
             try Self.writeHistory(db, name: name, version: version, action: "register", cause: cause, diff: diff)
-            let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
+            let saved = try db.rows(Self.selectServices + " AND s.id = ?1", [id], Self.record)
             return (saved[0], RegistryChange(version: version, previous: previous, action: "register", service: name))
         }
     }
@@ -221,7 +220,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             }
             let (version, previous) = try Self.bump(db)
             try Self.writeHistory(db, name: name, version: version, action: "update", cause: cause, diff: diff)
-            let saved = Self.records(try db.query(Self.selectServices + " AND s.id = ?1", [id]))
+            let saved = try db.rows(Self.selectServices + " AND s.id = ?1", [id], Self.record)
             return (saved[0], RegistryChange(version: version, previous: previous, action: "update", service: name))
         }
     }
