@@ -16,6 +16,10 @@ final class RelayFixture {
     var holdCalls: Bool
     /// While set, every request to the downstream answers 503 (a downstream that is unwell).
     var unavailable = false
+    /// Set: the next `tools/call` finds its session forgotten (404), as after a downstream restart;
+    /// the next `initialize` hands out a new session id.
+    var forgetSession = false
+    private(set) var sessionGeneration = 1
     static let secret = Array("fixture-secret-fixture-secret".utf8)
 
     init(holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init(),
@@ -43,7 +47,11 @@ final class RelayFixture {
         switch method {
         case "initialize":
             return .json(#"{"jsonrpc":"2.0","id":\#(id.text),"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"down","version":"1"}}}"#,
-                         headers: [("mcp-session-id", "downstream-session-1")])
+                         headers: [("mcp-session-id", "downstream-session-\(sessionGeneration)")])
+        case "tools/call" where forgetSession:
+            forgetSession = false
+            sessionGeneration += 1
+            return ScriptedTransport.Reply(status: 404)
         case "tools/call":
             if holdCalls { return nil }
             let arguments = body["params"]?["arguments"] ?? .object([])

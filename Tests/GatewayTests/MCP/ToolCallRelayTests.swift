@@ -35,6 +35,27 @@ import Testing
         }
     }
 
+    /// A downstream that restarted forgets its session: the call's 404 makes the gateway initialize
+    /// again and send the call once more, on the new session, and the caller gets the result.
+    @Test func aForgottenDownstreamSessionIsRenewedAndTheCallRetriedOnce() async {
+        await onLoop {
+            let f = RelayFixture()
+            let (first, _) = f.call(f.request(id: .int(1)))
+            #expect(await eventually { first.isAnswered })
+            f.forgetSession = true
+            let (sink, context) = f.call(f.request(id: .int(2)))
+            #expect(await eventually { sink.isAnswered })
+            #expect(sink.responses.first?.json?["result"]?["content"]?.arrayValue?.first?["text"] == .string(#"{"text":"hi"}"#))
+            let methods = f.transport.requests.compactMap { try? JSONParser.parse($0.body) }.compactMap { $0["method"]?.stringValue }
+            #expect(methods.filter { $0 == "initialize" }.count == 2)
+            #expect(methods.filter { $0 == "tools/call" }.count == 3, "the first call, the refused one, its retry")
+            let retry = f.transport.requests.last { (try? JSONParser.parse($0.body))?["method"]?.stringValue == "tools/call" }
+            #expect(retry?.headers.contains { $0.name == "Mcp-Session-Id" && $0.value == "downstream-session-2" } == true)
+            #expect(await eventually { context.isGone }, "the retried call leaked")
+            #expect(f.relay.cancellableCount == 0)
+        }
+    }
+
     /// The leak this suite exists for: the call owns its timer, and the timer's handler must not
     /// own the call. Checked on the call and the timer themselves.
     @Test func aFinishedCallAndItsTimerAreFreed() async {
