@@ -12,12 +12,19 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// `Content-Type: application/json`, then `headers` (the constant itself when there are none:
+    /// no array is made per response).
+    public static func jsonHeaders(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        headers.isEmpty ? jsonContentType : jsonContentType + headers
+    }
+    public static let jsonContentType: [(name: String, value: String)] = [("Content-Type", "application/json")]
+
     public static func json(_ status: Int, _ value: JSON, headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: value.serialized())
+        HTTPResponse(status: status, headers: jsonHeaders(headers), body: value.serialized())
     }
 
     public static func json(_ status: Int, bytes: [UInt8], headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: bytes)
+        HTTPResponse(status: status, headers: jsonHeaders(headers), body: bytes)
     }
 
     /// The error body every route uses: `{"error":{"code","message"}}`.

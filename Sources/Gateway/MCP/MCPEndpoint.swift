@@ -365,30 +365,39 @@ final class MCPEndpoint {
             snapshot = held
             page = p
         }
-        var result: [UInt8] = Array("{\"\(key)\":".utf8)
-        result += catalog.map { snapshot.page($0, page) } ?? snapshot.page(page)
-        if page + 1 < (catalog.map { snapshot.pageCount($0) } ?? snapshot.pageCount) {
-            result += Array(",\"nextCursor\":\"\(snapshot.cursor(forPage: page + 1))\"".utf8)
-        }
+        // The envelope, the result and the page in one buffer, sized once.
+        let pageBytes = catalog.map { snapshot.page($0, page) } ?? snapshot.page(page)
         let unavailable = self.unavailable()
+        var body: [UInt8] = []
+        body.reserveCapacity(pageBytes.count + request.idBytes.count + Self.modernMetaMember.count + (unavailable?.count ?? 0) + 200)
+        body += #"{"jsonrpc":"2.0","id":"#.utf8
+        body += request.idBytes
+        body += #","result":{""#.utf8
+        body += key.utf8
+        body += #"":"#.utf8
+        body += pageBytes
+        if page + 1 < (catalog.map { snapshot.pageCount($0) } ?? snapshot.pageCount) {
+            body += #","nextCursor":""#.utf8
+            body += snapshot.cursor(forPage: page + 1).utf8
+            body.append(UInt8(ascii: "\""))
+        }
         if request.modern {
-            result += Array(#","ttlMs":0,"cacheScope":"public","resultType":"complete""#.utf8)
-            result += Self.modernMetaMember
+            body += #","ttlMs":0,"cacheScope":"public","resultType":"complete""#.utf8
+            body += Self.modernMetaMember
             if let unavailable {  // one more key in the same _meta object
-                result.removeLast()
-                result += Self.unavailableKey
-                result += unavailable
-                result.append(UInt8(ascii: "}"))
+                body.removeLast()
+                body += Self.unavailableKey
+                body += unavailable
+                body.append(UInt8(ascii: "}"))
             }
         } else if let unavailable {
-            result += Array(#","_meta":{"#.utf8)
-            result += Self.unavailableKey.dropFirst()
-            result += unavailable
-            result.append(UInt8(ascii: "}"))
+            body += #","_meta":{"#.utf8
+            body += Self.unavailableKey.dropFirst()
+            body += unavailable
+            body.append(UInt8(ascii: "}"))
         }
-        result.append(UInt8(ascii: "}"))
-        return HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + cors,
-                            body: MCPReply.envelope(id: request.idBytes, key: "result", raw: result))
+        body += "}}".utf8
+        return HTTPResponse(status: 200, headers: HTTPResponse.jsonHeaders(cors), body: body)
     }
 
     /// `resources/read`, `prompts/get` and `completion/complete`: find the owner from the federated

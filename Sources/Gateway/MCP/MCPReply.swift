@@ -4,7 +4,7 @@ import HTTP
 /// Builds /mcp responses: JSON-RPC envelopes around raw result bytes, and the HTTP statuses
 /// each era gives to each failure.
 enum MCPReply {
-    static let jsonHeaders: [(name: String, value: String)] = [("Content-Type", "application/json")]
+    static let jsonHeaders = HTTPResponse.jsonContentType
 
     /// `{"jsonrpc":"2.0","id":<id>,"<key>":<raw>}` without re-serializing `raw`.
     static func envelope(id: [UInt8], key: String, raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
@@ -16,12 +16,12 @@ enum MCPReply {
     }
 
     static func result(id: JSON, _ result: JSON, status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: jsonHeaders + headers, body: JSONRPC.result(id: id, result).serialized())
+        HTTPResponse(status: status, headers: HTTPResponse.jsonHeaders(headers), body: JSONRPC.result(id: id, result).serialized())
     }
 
     static func error(_ status: Int, id: JSON?, code: Int, message: String, data: JSON? = nil,
                       headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: jsonHeaders + headers,
+        HTTPResponse(status: status, headers: HTTPResponse.jsonHeaders(headers),
                      body: JSONRPC.error(id: id ?? .null, code: code, message: message, data: data).serialized())
     }
 

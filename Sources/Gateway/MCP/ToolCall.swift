@@ -164,7 +164,7 @@ final class ToolCall {
             stream.write(MCPReply.event(message))
             stream.end()
         } else {
-            context.send(HTTPResponse(status: 200, headers: MCPReply.jsonHeaders + caller.cors, body: message))
+            context.send(HTTPResponse(status: 200, headers: HTTPResponse.jsonHeaders(caller.cors), body: message))
         }
     }
 }
