@@ -194,20 +194,8 @@ public struct JSONParser: ~Copyable {
     }
 
     private mutating func hex4() throws(JSONParseError) -> UInt32 {
-        guard i + 4 <= bytes.count else { throw fail("invalid \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let b = bytes[i]
-            let d: UInt32
-            switch b {
-            case 0x30...0x39: d = UInt32(b - 0x30)
-            case 0x41...0x46: d = UInt32(b - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(b - 0x61 + 10)
-            default: throw fail("invalid \\u escape")
-            }
-            v = v << 4 | d
-            i += 1
-        }
+        guard let v = JSONValidator.hex4(bytes, i) else { throw fail("invalid \\u escape") }
+        i += 4
         return v
     }
 }

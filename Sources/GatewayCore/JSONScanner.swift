@@ -12,52 +12,22 @@ public enum JSONScanner {
     /// The top-level members of the object in `bytes[range]`, or nil if it is not a well-formed object
     /// (values are checked for balance and string termination, not fully validated).
     public static func members(_ bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>? = nil) -> [Member]? {
-        var i = range?.lowerBound ?? 0
-        let end = range?.upperBound ?? bytes.count
-        func space() { while i < end, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 } }
-        space()
-        guard i < end, bytes[i] == UInt8(ascii: "{") else { return nil }
-        i += 1
         var out: [Member] = []
-        space()
-        if i < end, bytes[i] == UInt8(ascii: "}") {
-            i += 1
-            space()
-            return i == end ? out : nil
-        }
         out.reserveCapacity(8)  // one allocation for the usual few members, not one per doubling
-        while true {
-            space()
-            guard i < end, bytes[i] == UInt8(ascii: "\"") else { return nil }
-            let keyStart = i
-            guard let keyEnd = skipString(bytes, i, end) else { return nil }
-            let key: String
-            let raw = UnsafeBufferPointer(rebasing: bytes[(keyStart + 1)..<(keyEnd - 1)])
-            if raw.contains(UInt8(ascii: "\\")) {
-                guard case .string(let s)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[keyStart..<keyEnd])) else { return nil }
-                key = s
-            } else {
-                key = String(decoding: raw, as: UTF8.self)
+        var keysDecoded = true
+        let wellFormed = forEachMember(bytes, range ?? 0..<bytes.count) { key, value in
+            let raw = UnsafeBufferPointer(rebasing: bytes[key])
+            guard raw.contains(UInt8(ascii: "\\")) else {
+                out.append(Member(key: String(decoding: raw, as: UTF8.self), value: value))
+                return
             }
-            i = keyEnd
-            space()
-            guard i < end, bytes[i] == UInt8(ascii: ":") else { return nil }
-            i += 1
-            space()
-            let valueStart = i
-            guard let valueEnd = skipValue(bytes, i, end) else { return nil }
-            out.append(Member(key: key, value: valueStart..<valueEnd))
-            i = valueEnd
-            space()
-            guard i < end else { return nil }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") {
-                i += 1
-                space()
-                return i == end ? out : nil  // nothing may follow the object
+            guard case .string(let s)? = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[(key.lowerBound - 1)..<(key.upperBound + 1)])) else {
+                keysDecoded = false
+                return
             }
-            return nil
+            out.append(Member(key: s, value: value))
         }
+        return wellFormed && keysDecoded ? out : nil
     }
 
     public static func members(_ bytes: [UInt8]) -> [Member]? {
@@ -98,6 +68,57 @@ public enum JSONScanner {
             if b[i] == UInt8(ascii: "}") { return (found, i + 1) }
             return nil
         }
+    }
+
+    /// Calls `body` with each top-level member of the object in `b[range]`: the raw bytes of its key
+    /// (inside the quotes, escapes as written) and the range of its raw value. Allocates nothing;
+    /// false if `b[range]` is not one object (values are checked for balance, not validated).
+    public static func forEachMember(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+                                     _ body: (_ key: Range<Int>, _ value: Range<Int>) -> Void) -> Bool {
+        var i = range.lowerBound
+        let end = range.upperBound
+        func space() { while i < end, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        space()
+        guard i < end, b[i] == UInt8(ascii: "{") else { return false }
+        i += 1
+        space()
+        if i < end, b[i] == UInt8(ascii: "}") {
+            i += 1
+            space()
+            return i == end
+        }
+        while true {
+            space()
+            guard i < end, b[i] == UInt8(ascii: "\""), let keyEnd = skipString(b, i, end) else { return false }
+            let key = (i + 1)..<(keyEnd - 1)
+            i = keyEnd
+            space()
+            guard i < end, b[i] == UInt8(ascii: ":") else { return false }
+            i += 1
+            space()
+            let valueStart = i
+            guard let valueEnd = skipValue(b, i, end) else { return false }
+            body(key, valueStart..<valueEnd)
+            i = valueEnd
+            space()
+            guard i < end else { return false }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == UInt8(ascii: "}") {
+                i += 1
+                space()
+                return i == end  // nothing may follow the object
+            }
+            return false
+        }
+    }
+
+    /// Whether `b[range]` holds exactly `literal`'s bytes.
+    @inline(__always) public static func equals(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard range.count == n else { return false }
+        let p = literal.utf8Start
+        for k in 0..<n where b[range.lowerBound + k] != p[k] { return false }
+        return true
     }
 
     @inline(__always) static func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {

@@ -36,6 +36,31 @@ extension JSON {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// An integer's decimal digits, written without making a String of them.
+    public static func writeInt(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        writeDecimal(UInt64(value.magnitude), to: &out)
+    }
+
+    /// An unsigned number's decimal digits.
+    public static func writeDecimal(_ value: UInt64, to out: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var m = value
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+                n += 1
+            } while m > 0
+            while n > 0 {
+                n -= 1
+                out.append(d[n])
+            }
+        }
+    }
+
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Runs that need no escape are copied whole (most strings are one run).

@@ -246,8 +246,15 @@ public struct MCPCall: Sendable {
     public var acceptsStream: Bool
 
     public init(id: JSON, method: String, params: JSON, modern: Bool, version: String, session: SessionToken?, acceptsStream: Bool) {
+        self.init(id: id, idBytes: id.serialized(), method: method, params: params, modern: modern, version: version,
+                  session: session, acceptsStream: acceptsStream)
+    }
+
+    /// A call whose id's bytes are already in hand (a call read from bytes, whose params are not a tree).
+    public init(id: JSON, idBytes: [UInt8], method: String, params: JSON, modern: Bool, version: String, session: SessionToken?,
+                acceptsStream: Bool) {
         self.id = id
-        idBytes = id.serialized()
+        self.idBytes = idBytes
         self.method = method
         self.params = params
         self.modern = modern

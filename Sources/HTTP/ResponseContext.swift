@@ -1,3 +1,4 @@
+import GatewayCore
 import Reactor
 
 /// The handle a responder gets for one request: answer it once with `send`, or open a stream.
@@ -175,21 +176,6 @@ struct RequestTag {
         }
         out += prefix.utf8
         out.append(UInt8(ascii: "-"))
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = number
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[count] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-                count += 1
-            } while n > 0
-            while count > 0 {
-                count -= 1
-                out.append(d[count])
-            }
-        }
+        JSON.writeDecimal(number, to: &out)
     }
 }

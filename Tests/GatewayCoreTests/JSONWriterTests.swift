@@ -81,4 +81,11 @@ import Testing
             #expect(once == twice)
         }
     }
+
+    @Test(arguments: [0, 7, -7, 10, 99, 1_000_000, Int.max, Int.min, Int.min + 1])
+    func integersAreWrittenAsTheirDecimalText(_ value: Int) {
+        var out: [UInt8] = Array("x".utf8)
+        JSON.writeInt(value, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "x" + String(value))
+    }
 }
