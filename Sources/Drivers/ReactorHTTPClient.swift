@@ -25,7 +25,10 @@ public final class ReactorHTTPClient: HTTPTransport {
     private var tls: TLSClientContext?
     /// Looks a host name up (off the loop); tests put a scripted one in its place.
     public var resolve: (String) async throws -> [PeerAddress] = { try await HostResolver.resolve($0) }
-    private var idle: [HTTPOrigin: [ClientConnection]] = [:]
+    /// Idle connections by origin. Each origin's list is an object, so taking a connection from
+    /// it and putting one back change the list in place (no dictionary write per exchange).
+    private final class IdleList { var connections: [ClientConnection] = [] }
+    private var idle: [HTTPOrigin: IdleList] = [:]
     /// Connections carrying an exchange.
     private var active: [ObjectIdentifier: ClientConnection] = [:]
     /// Closed connections, freed after the callback that closed them returns.
@@ -68,8 +71,8 @@ public final class ReactorHTTPClient: HTTPTransport {
 
     func tlsFailed() { tlsFailures += 1 }
 
-    public var idleConnectionCount: Int { idle.values.reduce(0) { $0 + $1.count } }
-    var idleConnections: [ClientConnection] { idle.values.flatMap { $0 } }
+    public var idleConnectionCount: Int { idle.values.reduce(0) { $0 + $1.connections.count } }
+    var idleConnections: [ClientConnection] { idle.values.flatMap { $0.connections } }
     public var inFlightCount: Int { exchanges.count }
     /// Connections open now: carrying an exchange (or opening for one), or idle.
     public var openConnectionCount: Int { active.count + idleConnectionCount }
@@ -117,8 +120,8 @@ public final class ReactorHTTPClient: HTTPTransport {
     /// Puts the exchange on an idle connection to its origin, or a new one.
     func start(_ exchange: ClientExchange, reuse: Bool) {
         var conn: ClientConnection?
-        if reuse {
-            while let candidate = idle[exchange.origin]?.popLast() {
+        if reuse, let list = idle[exchange.origin] {
+            while let candidate = list.connections.popLast() {
                 if candidate.isUsable { conn = candidate; break }
                 candidate.close(reason: "stale")
             }
@@ -134,8 +137,13 @@ public final class ReactorHTTPClient: HTTPTransport {
     /// A connection finished its exchange and may carry the next one.
     func release(_ conn: ClientConnection) {
         active[ObjectIdentifier(conn)] = nil
-        guard (idle[conn.origin]?.count ?? 0) < limits.maxIdlePerOrigin else { conn.close(reason: "pool full", clean: true); return }
-        idle[conn.origin, default: []].append(conn)  // in place: no copy of the list
+        let list = idle[conn.origin] ?? {
+            let made = IdleList()
+            idle[conn.origin] = made
+            return made
+        }()
+        guard list.connections.count < limits.maxIdlePerOrigin else { conn.close(reason: "pool full", clean: true); return }
+        list.connections.append(conn)
         conn.parkIdle(timeout: limits.idleTimeout)
     }
 
@@ -143,9 +151,9 @@ public final class ReactorHTTPClient: HTTPTransport {
     /// has returned (never inside its own callback).
     func closed(_ conn: ClientConnection) {
         active[ObjectIdentifier(conn)] = nil
-        if var list = idle[conn.origin], let i = list.firstIndex(where: { $0 === conn }) {
-            list.remove(at: i)
-            idle[conn.origin] = list.isEmpty ? nil : list
+        if let list = idle[conn.origin], let i = list.connections.firstIndex(where: { $0 === conn }) {
+            list.connections.remove(at: i)
+            if list.connections.isEmpty { idle[conn.origin] = nil }
         }
         graveyard.append(conn)
         if graveyard.count == 1 { spawn { [self] in graveyard.removeAll() } }
@@ -158,7 +166,7 @@ public final class ReactorHTTPClient: HTTPTransport {
 
     /// Closes every idle connection (shutdown).
     public func closeIdle() {
-        for list in idle.values { for c in list { c.close(reason: "shutdown") } }
+        for list in idle.values { for c in list.connections { c.close(reason: "shutdown") } }
         idle.removeAll()
     }
 

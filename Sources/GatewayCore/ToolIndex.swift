@@ -297,11 +297,15 @@ public final class ToolIndex: @unchecked Sendable {
             guard let (s, k) = routes[name], let service = services[s] else { return nil }
             return (service, service.entries[k])
         }
-        let u = Array(name.utf8)
-        var i = 0
-        while i + 1 < u.count, !(u[i] == UInt8(ascii: "_") && u[i + 1] == UInt8(ascii: "_")) { i += 1 }
-        guard i + 1 < u.count, let service = services[String(decoding: u[0..<i], as: UTF8.self)],
-              let k = service.byName[name] else { return nil }
+        let u = name.utf8
+        var i = u.startIndex
+        var cut: String.Index?
+        while i < u.endIndex {
+            let next = u.index(after: i)
+            if u[i] == UInt8(ascii: "_"), next < u.endIndex, u[next] == UInt8(ascii: "_") { cut = i; break }
+            i = next
+        }
+        guard let cut, let service = services[String(name[..<cut])], let k = service.byName[name] else { return nil }
         return (service, service.entries[k])
     }
 

@@ -18,6 +18,7 @@ are checked for inclusion, never for equality with a fixed set.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import signal
 import time
@@ -48,6 +49,8 @@ from mcp_fixtures import (  # noqa: F401  (fixtures are used by name)
     LEGACY,
     MODERN,
     MODES,
+    PV_KEY,
+    CAPS_KEY,
     LegacySession,
     _gateway_logs_on_failure,
     federation,
@@ -659,6 +662,66 @@ def test_same_request_id_concurrent_clients_never_mixed(federation, era):
 
     problems = asyncio.run(go())
     assert not problems, f"{len(problems)} of {rounds * 4} calls got a wrong answer:\n" + "\n".join(problems[:10])
+
+
+# ---------------------------------------------------------------------------------------------------
+# tools/call read from its bytes
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+def test_call_from_bytes_and_from_tree_agree(federation, era):
+    """A plain tools/call is relayed from its bytes (never parsed into a tree); one written with
+    escaped keys or ids takes the parsed path. Both must give the same answer, with the caller's id
+    back, and the downstream must see the same params (its own tool name, the gateway's progress
+    token, none of the protocol's _meta keys, the arguments and the caller's other _meta intact)."""
+    name = federation.tool("json", "echo")
+    text = r'h\u00e9llo \"q\" \ud83d\ude00 ✓'
+    decoded = json.loads(f'"{text}"')
+    if era == "legacy":
+        s = LegacySession(federation.url, httpx.Client(timeout=10)).open()
+        headers, meta = s.headers(), ""
+    else:
+        s = None
+        headers = modern_headers("tools/call", name)
+        meta = f'"{PV_KEY}":"{MODERN}","{CAPS_KEY}":{{}},'
+    variants = {
+        "bytes": ('{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"%s","arguments":{"text":"%s"},'
+                  '"_meta":{%s"progressToken":"tok","keep":[1, 2.50, {"x": null}]}}}'),
+        "bytes, spaced and reordered": (' { "params" : { "_meta" : { %s "keep" : [1, 2.50, {"x": null}], "progressToken" : "tok" }, '
+                                        '"arguments" : { "text" : "%s" }, "name" : "%s" }, "method" : "tools/call", "id" : %s, "jsonrpc" : "2.0" } '),
+        "tree (an escaped key)": ('{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"na\\u006de":"%s","arguments":{"text":"%s"},'
+                                  '"_meta":{%s"progressToken":"tok","keep":[1, 2.50, {"x": null}]}}}'),
+    }
+    seen = {}
+    try:
+        with httpx.Client(timeout=20) as h:
+            for label, template in variants.items():
+                for rid in (41, '"r-41"'):
+                    if label.startswith("bytes, spaced"):
+                        body = template % (meta, text, name, rid)
+                    else:
+                        body = template % (rid, name, text, meta)
+                    # JSON only: a call with a progress token would otherwise be answered on a stream.
+                    r = h.post(federation.url, content=body.encode(), headers={**headers, "Accept": ACCEPT_BOTH})
+                    assert r.status_code == 200, f"{label}: {describe(r)}"
+                    expected_id = json.loads(str(rid))
+                    m = final_message(r, expected_id)
+                    assert m["result"]["content"][0]["text"] == decoded, f"{label}: {m}"
+                    params = federation.ds("json").stats()["last_call_params"]
+                    token = params["_meta"].pop("progressToken")
+                    assert token.startswith("gw-") and token != "tok", f"{label}: {params}"
+                    assert params == {"name": "echo", "arguments": {"text": decoded},
+                                      "_meta": {"keep": [1, 2.5, {"x": None}]}}, f"{label}: {params}"
+                    seen[(label, rid)] = params
+            # Arguments that are not JSON are the caller's parse error, not the downstream's.
+            before = federation.ds("json").stats()["tool_calls"].get("echo", 0)
+            bad = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"%s","_meta":{%s"a":1},"arguments":{"text":tru}}}'
+            r = h.post(federation.url, content=(bad % (name, meta)).encode(), headers=headers)
+            assert r.status_code == 400 and r.json()["error"]["code"] == -32700, describe(r)
+            assert federation.ds("json").stats()["tool_calls"].get("echo", 0) == before
+    finally:
+        if s:
+            s.close()
+    assert len(seen) == 6
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ public final class DownstreamSession {
     public static let acceptedVersions = Set(MCPVersions.handshake)
 
     public let url: String
-    public internal(set) var sessionID: String?
-    public internal(set) var protocolVersion: String?
+    public internal(set) var sessionID: String? { didSet { baseHeaders = nil } }
+    public internal(set) var protocolVersion: String? { didSet { baseHeaders = nil } }
+    /// The headers every request of the session carries, made once per session (not per call).
+    private var baseHeaders: [(name: String, value: String)]?
     public private(set) var serverInfo: JSON?
     private var nextID = 0
     private let timeout: Double
@@ -99,11 +101,14 @@ public final class DownstreamSession {
     private func outgoing(_ body: [UInt8], timeout: Double? = nil, headers extra: [(name: String, value: String)] = []) -> OutgoingRequest {
         var r = OutgoingRequest(url: url, timeout: timeout ?? self.timeout, connectTimeout: min(connectTimeout, timeout ?? connectTimeout))
         r.body = body
-        r.headers.reserveCapacity(4 + extra.count)
-        r.headers += [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
-        if let sessionID { r.headers.append(("Mcp-Session-Id", sessionID)) }
-        if let protocolVersion { r.headers.append(("MCP-Protocol-Version", protocolVersion)) }
-        r.headers += extra
+        let base = baseHeaders ?? {
+            var h: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+            if let sessionID { h.append(("Mcp-Session-Id", sessionID)) }
+            if let protocolVersion { h.append(("MCP-Protocol-Version", protocolVersion)) }
+            baseHeaders = h
+            return h
+        }()
+        r.headers = extra.isEmpty ? base : base + extra
         return r
     }
 
@@ -165,8 +170,8 @@ public final class DownstreamSession {
         if head.status == 404 && session && sessionID != nil { throw DownstreamError.sessionExpired }
         guard head.status == 200 else { throw DownstreamError.httpStatus(head.status) }
         if !reply.isSSE {
-            let type = head.header("content-type")?.lowercased() ?? ""
-            guard type.hasPrefix("application/json") else {
+            let type = head.header("content-type") ?? ""
+            guard hasPrefixIgnoringCase(type, "application/json") else {
                 throw DownstreamError.notMCP("unexpected content type \(type.isEmpty ? "(none)" : type)")
             }
         }
@@ -177,45 +182,56 @@ public final class DownstreamSession {
         return (answer, head)
     }
 
-    /// `relay` without a task while the session is up: the request goes out now, and `completion`
-    /// runs once with the answer's bytes or the failure. A session not yet initialized, or one the
-    /// downstream forgot (404), takes `relay`'s path (initialize, then send; once).
-    public func relay(_ build: @escaping (Int) -> [UInt8], timeout: Double? = nil, headers: [(name: String, value: String)] = [],
-                      onMessage: ((JSON) -> Void)? = nil, handle: ((TransferHandle) -> Void)? = nil,
-                      completion: @escaping (Result<[UInt8], DownstreamError>) -> Void) {
-        guard isInitialized else {
-            spawn { [self] in
-                do throws(DownstreamError) {
-                    completion(.success(try await relay(build, timeout: timeout, headers: headers, onMessage: onMessage, handle: handle)))
-                } catch {
-                    completion(.failure(error))
-                }
-            }
-            return
-        }
+    /// `relay` without a task while the session is up: the request goes out now, and the
+    /// exchange hears of the outcome once. A session not yet initialized, or one the downstream
+    /// forgot (404), takes `relay`'s path (initialize, then send; once). The session holds the
+    /// exchange until then.
+    func relay(_ exchange: some RelayExchange, timeout: Double? = nil, headers: [(name: String, value: String)] = []) {
+        guard isInitialized else { return relayInTask(exchange, timeout: timeout, headers: headers, afterExpiry: false) }
         let id = allocateID()
-        let reply = ReplyCollector(id: id, session: self, onMessage: onMessage)
-        transport.start(outgoing(build(id), timeout: timeout, headers: headers),
+        // The reply alone is each callback's context (one reference: no box per closure).
+        let reply = ReplyCollector(id: id, session: self, onMessage: nil)
+        reply.exchange = exchange
+        reply.timeout = timeout
+        reply.headers = headers
+        transport.start(outgoing(exchange.requestBody(downstreamID: id), timeout: timeout, headers: headers),
                         onHead: { [reply] head in reply.head(head) }, onData: { [reply] chunk in reply.data(chunk) },
-                        handle: handle) { [self] result in
+                        handle: { [reply] handle in reply.exchange?.transferStarted(handle) }) { [reply] result in
+            let session = reply.session
+            guard let exchange = reply.exchange else { return }
+            reply.exchange = nil
             do throws(DownstreamError) {
                 let response: IncomingResponse
                 do { response = try result.get() } catch { throw DownstreamError(error) }
-                completion(.success(try answer(response, reply, session: true).0))
+                exchange.relayFinished(.success(try session.answer(response, reply, session: true).0))
             } catch .sessionExpired {
-                protocolVersion = nil
-                spawn { [self] in
-                    do throws(DownstreamError) {
-                        try await initialize()
-                        let id = allocateID()
-                        completion(.success(try await send(build(id), id: id, session: true, timeout: timeout, headers: headers,
-                                                           onMessage: onMessage, handle: handle).0))
-                    } catch {
-                        completion(.failure(error))
-                    }
-                }
+                session.protocolVersion = nil
+                session.relayInTask(exchange, timeout: reply.timeout, headers: reply.headers, afterExpiry: true)
             } catch {
-                completion(.failure(error))
+                exchange.relayFinished(.failure(error))
+            }
+        }
+    }
+
+    /// `relay` in a task: the handshake first (again, after the downstream forgot the session).
+    private func relayInTask(_ exchange: some RelayExchange, timeout: Double?, headers: [(name: String, value: String)], afterExpiry: Bool) {
+        spawn { [self] in
+            do throws(DownstreamError) {
+                let onMessage: (JSON) -> Void = { exchange.downstreamMessage($0) }
+                let handle: (TransferHandle) -> Void = { exchange.transferStarted($0) }
+                let answer: [UInt8]
+                if afterExpiry {
+                    try await initialize()
+                    let id = allocateID()
+                    answer = try await send(exchange.requestBody(downstreamID: id), id: id, session: true, timeout: timeout,
+                                            headers: headers, onMessage: onMessage, handle: handle).0
+                } else {
+                    answer = try await relay({ exchange.requestBody(downstreamID: $0) }, timeout: timeout, headers: headers,
+                                             onMessage: onMessage, handle: handle)
+                }
+                exchange.relayFinished(.success(answer))
+            } catch {
+                exchange.relayFinished(.failure(error))
             }
         }
     }
@@ -223,12 +239,18 @@ public final class DownstreamSession {
     /// A message of the response: the answer to request `id` is kept (as bytes, unparsed); a
     /// request from the server is answered; anything else goes to `onMessage`.
     fileprivate func handleMessage(_ bytes: [UInt8], _ reply: ReplyCollector) {
-        guard let members = JSONScanner.members(bytes) else {
+        var id: Range<Int>?, hasMethod = false
+        let wellFormed = bytes.withUnsafeBufferPointer { b in
+            JSONScanner.forEachMember(b, 0..<b.count) { key, value in
+                if id == nil, JSONScanner.equals(b, key, "id") { id = value }
+                if JSONScanner.equals(b, key, "method") { hasMethod = true }
+            }
+        }
+        guard wellFormed else {
             reply.streamError = .notMCP("invalid JSON in event stream")
             return
         }
-        let hasMethod = members.range(of: "method") != nil
-        if let r = members.range(of: "id"), !hasMethod {
+        if let r = id, !hasMethod {
             if reply.isAnswer(bytes[r]) { reply.answer = bytes }
             return
         }
@@ -237,6 +259,7 @@ public final class DownstreamSession {
             answerServerRequest(method: m, id: rid)
         } else {
             reply.onMessage?(message)
+            reply.exchange?.downstreamMessage(message)
         }
     }
 
@@ -274,13 +297,29 @@ extension DownstreamSession {
     }
 }
 
+/// The side of a relayed exchange that owns it (a relayed call): it writes the request body for
+/// the downstream id it is given, hears the downstream's other messages on the way, and is told
+/// the outcome once.
+@LoopActor
+protocol RelayExchange: AnyObject {
+    func requestBody(downstreamID: Int) -> [UInt8]
+    func downstreamMessage(_ message: JSON)
+    func transferStarted(_ handle: TransferHandle)
+    func relayFinished(_ result: Result<[UInt8], DownstreamError>)
+}
+
 /// What one exchange's response callbacks gather: the body (JSON) or the SSE events as they come,
 /// and the answer to the request once it is seen.
 @LoopActor
 private final class ReplyCollector {
     let id: Int
-    unowned let session: DownstreamSession
+    let session: DownstreamSession
     let onMessage: ((JSON) -> Void)?
+    /// The relayed exchange this reply belongs to, until it is told the outcome.
+    var exchange: (any RelayExchange)?
+    /// The exchange's own timeout and extra headers, should it be sent again on a new session.
+    var timeout: Double?
+    var headers: [(name: String, value: String)] = []
     var isSSE = false
     var sse = SSEParser()
     var jsonBody: [UInt8] = []
@@ -294,11 +333,14 @@ private final class ReplyCollector {
     }
 
     func head(_ head: IncomingHead) {
-        isSSE = head.header("content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        isSSE = hasPrefixIgnoringCase(head.header("content-type") ?? "", "text/event-stream")
     }
 
     func data(_ chunk: [UInt8]) {
-        guard isSSE else { jsonBody.append(contentsOf: chunk); return }
+        guard isSSE else {
+            if jsonBody.isEmpty { jsonBody = chunk } else { jsonBody.append(contentsOf: chunk) }  // one chunk: no copy
+            return
+        }
         for event in sse.feed(chunk) where !event.data.isEmpty {
             if event.event != nil && event.event != "message" { continue }
             session.handleMessage(Array(event.data.utf8), self)
@@ -326,4 +368,17 @@ private final class ReplyCollector {
         } while n > 0
         return i == bytes.startIndex
     }
+}
+
+/// Whether `text` starts with `prefix` (lowercase ASCII), ignoring ASCII case: a media type
+/// compared without making a lowercased copy.
+func hasPrefixIgnoringCase(_ text: String, _ prefix: StaticString) -> Bool {
+    var it = text.utf8.makeIterator()
+    let p = prefix.utf8Start
+    for k in 0..<prefix.utf8CodeUnitCount {
+        guard var c = it.next() else { return false }
+        if c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") { c += 32 }
+        if c != p[k] { return false }
+    }
+    return true
 }

@@ -225,6 +225,16 @@ final class MCPEndpoint {
     // MARK: the three methods: classify, then carry out the one action
 
     private func post(_ http: HTTPRequest, _ context: ResponseContext, _ scope: Scope) {
+        // A plain `tools/call` is served from its bytes: validated, its envelope located, its
+        // params spliced for the downstream. Traced requests, audit lines with arguments and
+        // everything the fast path declines go the way of every other request.
+        if tracer == nil, !config.auditArguments, let envelope = ToolCallEnvelope.scan(http.body) {
+            let head = Self.head(http, json: true)
+            if let request = MCPRequestClassifier.postToolCall(head, envelope, origins: origins, session: verify) {
+                onRequest("tools/call", request.modern)
+                return call(request, context, scope, envelope: envelope, cors: corsHeaders(http))
+            }
+        }
         var scope = scope
         var parseError: String?
         let body: JSON?
@@ -417,7 +427,7 @@ final class MCPEndpoint {
                 return refuse("Resource not found: \(uri)", code: request.modern ? JSONRPCCode.resourceNotFound : JSONRPCCode.invalidParams)
             }
             relay.forward(request, context, service: service, method: "resources/read",
-                          params: request.params.setting("uri", .string(original)), label: original,
+                          params: .tree(request.params.setting("uri", .string(original))), label: original,
                           transform: { [modern = request.modern] raw in
                               RelayedResponse.federatingContents(raw, service: name, modern: modern) ?? raw
                           }, audit: audit?.naming(uri), cors: cors)
@@ -425,7 +435,7 @@ final class MCPEndpoint {
             guard let name = request.params["name"]?.stringValue else { return refuse("params.name must be a string") }
             guard let (service, entry) = snapshot.prompt(named: name) else { return refuse("Unknown prompt: \(name)") }
             relay.forward(request, context, service: service, method: "prompts/get",
-                          params: request.params.setting("name", .string(entry.originalName)), label: entry.originalName,
+                          params: .tree(request.params.setting("name", .string(entry.originalName))), label: entry.originalName,
                           audit: audit?.naming(name), cors: cors)
         default:  // completion/complete
             let ref = request.params["ref"] ?? .null
@@ -435,7 +445,7 @@ final class MCPEndpoint {
                     return refuse("Unknown prompt: \(ref["name"]?.stringValue ?? "")")
                 }
                 relay.forward(request, context, service: service, method: "completion/complete",
-                              params: request.params.setting("ref", ref.setting("name", .string(entry.originalName))),
+                              params: .tree(request.params.setting("ref", ref.setting("name", .string(entry.originalName)))),
                               label: entry.originalName, cors: cors)
             case "ref/resource":
                 guard let uri = ref["uri"]?.stringValue, let (name, original) = FederatedURI.resolve(uri),
@@ -443,7 +453,7 @@ final class MCPEndpoint {
                     return refuse("Unknown resource template: \(ref["uri"]?.stringValue ?? "")")
                 }
                 relay.forward(request, context, service: service, method: "completion/complete",
-                              params: request.params.setting("ref", ref.setting("uri", .string(original))), label: original, cors: cors)
+                              params: .tree(request.params.setting("ref", ref.setting("uri", .string(original)))), label: original, cors: cors)
             default:
                 refuse("params.ref.type must be ref/prompt or ref/resource")
             }
@@ -519,11 +529,12 @@ final class MCPEndpoint {
     var liveReplicas: () -> Int = { 1 }
     private var limiter = RateLimiter()
 
-    private func call(_ request: Request, _ context: ResponseContext, _ scope: Scope, cors: [(name: String, value: String)]) {
+    private func call(_ request: Request, _ context: ResponseContext, _ scope: Scope, envelope: ToolCallEnvelope? = nil,
+                      cors: [(name: String, value: String)]) {
         let audit = auditContext(request, context, scope)
-        let name = request.params["name"]?.stringValue
+        let name = envelope?.name ?? request.params["name"]?.stringValue
         let viewLimit = scope.view.flatMap { scope.snapshot.access.virtualServers[$0]?.perMinute }
-        if let name, let perMinute = [scope.principal.perMinute, viewLimit, config.rateLimitPerMinute].compactMap({ $0 }).min() {
+        if let name, let perMinute = Self.tightest(scope.principal.perMinute, viewLimit, config.rateLimitPerMinute) {
             let key = scope.principal.label + "|" + (scope.view ?? "") + "|" + name
             if case .limited(let retryAfter) = limiter.take(key, perMinute: perMinute, replicas: liveReplicas(), now: EventLoop.main.now) {
                 onRateLimited()
@@ -535,7 +546,15 @@ final class MCPEndpoint {
                                                    headers: cors + [("Retry-After", String(seconds))]))
             }
         }
-        relay.call(request, context, index: scope.snapshot, audit: audit, cors: cors)
+        relay.call(request, context, index: scope.snapshot, envelope: envelope, audit: audit, cors: cors)
+    }
+
+    /// The smallest of the limits that are set (without an array per call).
+    static func tightest(_ a: Int?, _ b: Int?, _ c: Int?) -> Int? {
+        var m = a
+        if let b { m = min(m ?? b, b) }
+        if let c { m = min(m ?? c, c) }
+        return m
     }
 
     /// Who asked for what, for the audit line (nil when audit lines are off).

@@ -12,7 +12,7 @@ import Reactor
 /// (a strong capture there is a cycle: call → timer → handler → call); the caller's context and
 /// stream hold their close handlers, which refer to the call `weak`ly.
 @LoopActor
-final class ToolCall {
+final class ToolCall: RelayExchange {
     struct Caller {
         let idBytes: [UInt8]
         let modern: Bool
@@ -66,8 +66,18 @@ final class ToolCall {
         startedAt = EventLoop.main.now
     }
 
+    /// The params the downstream gets: already serialized, or a call read from bytes, spliced
+    /// into the request body as it is written.
+    enum Params {
+        case bytes([UInt8])
+        case envelope(ToolCallEnvelope, originalName: String, token: String?)
+    }
+
+    private var params: Params = .bytes([])
+
     /// Sends `params` (already rewritten for the downstream) and waits for the outcome.
-    func start(params: [UInt8]) {
+    func start(params: Params) {
+        self.params = params
         timer.setHandler { [unowned self] in self.carryOut(self.lifecycle.deadlinePassed()) }
         timer.start(after: lifecycle.timeout)
         let closed = { [weak self] in
@@ -75,22 +85,40 @@ final class ToolCall {
             self.carryOut(self.lifecycle.clientDisconnected())
         }
         if let stream { stream.onClose(closed) } else { context.onClose(closed) }
-        // The exchange's completion holds the call until the downstream exchange ends (the
-        // lifecycle's abort cancels the transfer, so that is never later than the call's finish).
-        session.relay({ downstreamID in
-            self.lifecycle.forwarded(downstreamID: downstreamID)
-            return Self.request(id: downstreamID, method: self.method, params: params)
-        }, timeout: lifecycle.timeout + 5, headers: extraHeaders, onMessage: { message in
-            self.progress(message)
-        }, handle: { self.transfer = $0 }) { [self] result in
-            self.transfer = nil
-            switch result {
-            case .success(let raw):
-                self.carryOut(self.lifecycle.resultReceived(), raw: raw)
-            case .failure(let error):
-                let failure = Self.failure(error)
-                self.carryOut(self.lifecycle.downstreamFailed(failure), failure: failure)
-            }
+        // The exchange holds the call until it ends (the lifecycle's abort cancels the
+        // transfer, so that is never later than the call's finish).
+        session.relay(self, timeout: lifecycle.timeout + 5, headers: extraHeaders)
+    }
+
+    // MARK: the downstream exchange (RelayExchange)
+
+    func requestBody(downstreamID: Int) -> [UInt8] {
+        lifecycle.forwarded(downstreamID: downstreamID)
+        switch params {
+        case .bytes(let bytes):
+            return Self.request(id: downstreamID, method: method, params: bytes)
+        case .envelope(let envelope, let originalName, let token):
+            var body: [UInt8] = []
+            body.reserveCapacity(envelope.params.count + originalName.utf8.count + 80)
+            Self.writeHead(id: downstreamID, method: method, to: &body)
+            envelope.writeDownstreamParams(originalName: originalName, token: token, to: &body)
+            body.append(UInt8(ascii: "}"))
+            return body
+        }
+    }
+
+    func downstreamMessage(_ message: JSON) { progress(message) }
+
+    func transferStarted(_ handle: TransferHandle) { transfer = handle }
+
+    func relayFinished(_ result: Result<[UInt8], DownstreamError>) {
+        transfer = nil
+        switch result {
+        case .success(let raw):
+            carryOut(lifecycle.resultReceived(), raw: raw)
+        case .failure(let error):
+            let failure = Self.failure(error)
+            carryOut(lifecycle.downstreamFailed(failure), failure: failure)
         }
     }
 
@@ -102,14 +130,19 @@ final class ToolCall {
     static func request(id: Int, method: String = "tools/call", params: [UInt8]) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(params.count + 64)
-        body += #"{"jsonrpc":"2.0","id":"#.utf8
-        body += String(id).utf8
-        body += #","method":"#.utf8
-        JSON.writeString(method, to: &body)
-        body += #","params":"#.utf8
+        writeHead(id: id, method: method, to: &body)
         body += params
         body.append(UInt8(ascii: "}"))
         return body
+    }
+
+    /// `{"jsonrpc":"2.0","id":<id>,"method":<method>,"params":`
+    static func writeHead(id: Int, method: String, to body: inout [UInt8]) {
+        body += #"{"jsonrpc":"2.0","id":"#.utf8
+        JSON.writeInt(id, to: &body)
+        body += #","method":"#.utf8
+        JSON.writeString(method, to: &body)
+        body += #","params":"#.utf8
     }
 
     static func failure(_ error: DownstreamError) -> ToolCallLifecycle.Failure {

@@ -33,10 +33,18 @@ final class ToolCallRelay {
     /// Calls that can still be cancelled by key.
     var cancellableCount: Int { inflight.count }
 
-    func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, audit: AuditContext? = nil,
-              cors: [(name: String, value: String)]) {
+    /// What the downstream's params are made from: the request's params as a tree (already naming
+    /// the downstream's own tool, prompt or URI), or a `tools/call` read from its bytes, spliced.
+    enum Params {
+        case tree(JSON)
+        case envelope(ToolCallEnvelope, originalName: String)
+    }
+
+    /// `envelope`: the call as read from its bytes (its params are then not a tree).
+    func call(_ request: MCPEndpoint.Request, _ context: ResponseContext, index: ToolIndex, envelope: ToolCallEnvelope? = nil,
+              audit: AuditContext? = nil, cors: [(name: String, value: String)]) {
         let id = request.id
-        guard let name = request.params["name"]?.stringValue else {
+        guard let name = envelope?.name ?? request.params["name"]?.stringValue else {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "params.name must be a string", headers: cors))
             return
         }
@@ -45,7 +53,9 @@ final class ToolCallRelay {
             context.send(MCPReply.error(200, id: id, code: JSONRPCCode.invalidParams, message: "Unknown tool: \(name)", headers: cors))
             return
         }
-        forward(request, context, service: service, method: "tools/call", params: request.params.setting("name", .string(entry.originalName)),
+        let params: Params = envelope.map { .envelope($0, originalName: entry.originalName) }
+            ?? .tree(request.params.setting("name", .string(entry.originalName)))
+        forward(request, context, service: service, method: "tools/call", params: params,
                 label: entry.originalName, audit: audit?.naming(name), cors: cors)
     }
 
@@ -53,7 +63,7 @@ final class ToolCallRelay {
     /// `service`, under its circuit breaker, concurrency limit and timeout, on its pooled session.
     /// `transform` rewrites the downstream's response bytes before the caller's id goes in.
     func forward(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: ToolIndex.Service, method: String,
-                 params: JSON, label: String, transform: (([UInt8]) -> [UInt8])? = nil, audit: AuditContext? = nil,
+                 params: Params, label: String, transform: (([UInt8]) -> [UInt8])? = nil, audit: AuditContext? = nil,
                  cors: [(name: String, value: String)]) {
         let id = request.id
         if case .reject(let retryAt) = pool.monitor.admit(service.name) {
@@ -91,21 +101,22 @@ final class ToolCallRelay {
 
     /// Starts the call once it holds a slot (or needs none).
     private func begin(_ request: MCPEndpoint.Request, _ context: ResponseContext, service: String, url: String, method: String,
-                       params: JSON, label: String, transform: (([UInt8]) -> [UInt8])?,
+                       params: Params, label: String, transform: (([UInt8]) -> [UInt8])?,
                        timeout: Double, slot: CallLimiter.Slot, audit: AuditContext?, cors: [(name: String, value: String)]) {
         let id = request.id
         // Downstream params: the original name; our own progress token; no modern-era _meta.
-        var params = params
-        let clientToken = request.params["_meta"]?["progressToken"]
-        var meta: [(String, JSON)] = (request.params["_meta"]?.objectValue ?? []).filter {
-            !$0.0.hasPrefix(MCPVersions.metaPrefix) && $0.0 != "progressToken"
+        let clientToken: JSON?
+        switch params {
+        case .tree: clientToken = request.params["_meta"]?["progressToken"]
+        case .envelope(let envelope, _): clientToken = envelope.progressTokenValue
         }
         var ourToken: String?
         if clientToken != nil {
             nextToken += 1
             ourToken = "gw-\(nextToken)"
-            meta.append(("progressToken", .string(ourToken!)))
         }
+        var meta: [(String, JSON)] = []
+        if case .tree = params { meta = DownstreamMeta.filtered(request.params["_meta"], token: ourToken) }
         var traceHeaders: [(name: String, value: String)] = []
         var clientSpan: ActiveSpan?
         if let tracer, let parent = audit?.span {
@@ -115,6 +126,7 @@ final class ToolCallRelay {
             parent.set("mcp.service", service)
             clientSpan = span
             // The downstream continues the trace: the header, and `_meta` for servers that read it there.
+            // (A call read from bytes is never traced: the endpoint parses traced requests.)
             traceHeaders = [("traceparent", span.context.traceparent)]
             meta.removeAll { $0.0 == "traceparent" || $0.0 == "tracestate" }
             meta.append(("traceparent", .string(span.context.traceparent)))
@@ -123,16 +135,23 @@ final class ToolCallRelay {
                 meta.append(("tracestate", .string(state)))
             }
         }
-        if !meta.isEmpty {
-            params = params.setting("_meta", .object(meta))
-        } else if params["_meta"] != nil {
-            params = params.removing("_meta")
+        let outgoing: ToolCall.Params
+        switch params {
+        case .tree(var tree):
+            if !meta.isEmpty {
+                tree = tree.setting("_meta", .object(meta))
+            } else if tree["_meta"] != nil {
+                tree = tree.removing("_meta")
+            }
+            outgoing = .bytes(tree.serialized())
+        case .envelope(let envelope, let originalName):
+            outgoing = .envelope(envelope, originalName: originalName, token: ourToken)  // spliced as the body is written
         }
 
         // Stream progress when the caller gave a token and takes SSE; else answer with JSON.
         let stream: ResponseStream? = clientToken != nil && request.acceptsStream
             ? context.startStream(headers: SSE.headers + cors) : nil
-        let key = request.session.map { "\($0.id)|\(id.text)" }
+        let key = request.session.map { Self.cancelKey(session: $0.id, idBytes: request.idBytes) }
         let call = ToolCall(relay: self, lifecycle: ToolCallLifecycle(service: service, timeout: timeout),
                             session: pool.session(service: service, url: url), tool: label, key: key,
                             caller: .init(idBytes: request.idBytes, modern: request.modern, cors: cors,
@@ -142,7 +161,16 @@ final class ToolCallRelay {
         call.clientSpan = clientSpan
         call.extraHeaders = traceHeaders
         if let key { inflight[key] = call }
-        call.start(params: params.serialized())
+        call.start(params: outgoing)
+    }
+
+    /// `<session>|<id as JSON>`, the key a handshake-era `notifications/cancelled` names the call by.
+    static func cancelKey(session: String, idBytes: [UInt8]) -> String {
+        var key = session
+        key.reserveCapacity(session.utf8.count + 1 + idBytes.count)
+        key += "|"
+        key += String(decoding: idBytes, as: UTF8.self)
+        return key
     }
 
     /// A call finished (whatever the reason): it leaves the table; the outcome is counted.

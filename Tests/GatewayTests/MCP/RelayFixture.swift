@@ -22,8 +22,12 @@ final class RelayFixture {
     private(set) var sessionGeneration = 1
     static let secret = Array("fixture-secret-fixture-secret".utf8)
 
-    init(holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init(),
+    /// Calls go the way of a plain `tools/call` read from its bytes (`ToolCallEnvelope`), not as a tree.
+    let fromBytes: Bool
+
+    init(fromBytes: Bool = false, holdCalls: Bool = false, timeout: Double = 30, health: DownstreamMonitor.Settings = .init(),
          limits: ServiceLimits = .init(), queueWait: Double = 1) {
+        self.fromBytes = fromBytes
         self.holdCalls = holdCalls
         let transport = ScriptedTransport { _ in nil }
         self.transport = transport
@@ -103,7 +107,25 @@ final class RelayFixture {
     func call(_ request: MCPEndpoint.Request) -> (RecordingSink, WeakBox<ResponseContext>) {
         let sink = RecordingSink()
         let context = sink.context(for: HTTPRequest(method: "POST", target: "/mcp", headers: []))
-        relay.call(request, context, index: index, cors: [])
+        if fromBytes {
+            var params: [(String, JSON)] = request.params.objectValue ?? []
+            if request.modern {  // what the 2026-07-28 envelope carries, which the relay must not pass on
+                let meta = (params.first { $0.0 == "_meta" }?.1.objectValue ?? []) + [
+                    ("io.modelcontextprotocol/protocolVersion", .string("2026-07-28")),
+                    ("io.modelcontextprotocol/clientCapabilities", .object([])),
+                ]
+                params.removeAll { $0.0 == "_meta" }
+                params.append(("_meta", .object(meta)))
+            }
+            let body = JSON.object([("jsonrpc", .string("2.0")), ("id", request.id), ("method", .string("tools/call")),
+                                    ("params", .object(params))]).serialized()
+            let envelope = ToolCallEnvelope.scan(body)!
+            let call = MCPCall(id: envelope.id, idBytes: envelope.idBytes, method: "tools/call", params: .null, modern: request.modern,
+                               version: request.version, session: request.session, acceptsStream: request.acceptsStream)
+            relay.call(call, context, index: index, envelope: envelope, cors: [])
+        } else {
+            relay.call(request, context, index: index, cors: [])
+        }
         return (sink, WeakBox(context))
     }
 }

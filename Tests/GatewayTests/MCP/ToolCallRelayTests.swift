@@ -8,11 +8,12 @@ import Testing
 
 /// The relay's shell on the real loop, against a scripted downstream: every way a call can end
 /// answers the caller once, and leaves nothing behind — the call, its timer and the caller's
-/// response context are freed (a weak reference to each is nil).
+/// response context are freed (a weak reference to each is nil). Each test runs twice: the call as
+/// a tree, and as a plain `tools/call` read from its bytes.
 @Suite struct ToolCallRelayTests {
-    @Test func aResultIsRelayedWithTheCallersIDAndNothingOutlivesIt() async {
+    @Test(arguments: [false, true]) func aResultIsRelayedWithTheCallersIDAndNothingOutlivesIt(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let (sink, context) = f.call(f.request(id: .string("abc")))
             #expect(await eventually { sink.isAnswered })
             let reply = sink.responses.first?.json
@@ -23,9 +24,9 @@ import Testing
         }
     }
 
-    @Test func theDownstreamReceivesTheOriginalNameAndItsOwnID() async {
+    @Test(arguments: [false, true]) func theDownstreamReceivesTheOriginalNameAndItsOwnID(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let (sink, _) = f.call(f.request(id: .int(99)))
             #expect(await eventually { sink.isAnswered })
             let sent = f.transport.requests.compactMap { try? JSONParser.parse($0.body) }.first { $0["method"]?.stringValue == "tools/call" }
@@ -37,9 +38,9 @@ import Testing
 
     /// A downstream that restarted forgets its session: the call's 404 makes the gateway initialize
     /// again and send the call once more, on the new session, and the caller gets the result.
-    @Test func aForgottenDownstreamSessionIsRenewedAndTheCallRetriedOnce() async {
+    @Test(arguments: [false, true]) func aForgottenDownstreamSessionIsRenewedAndTheCallRetriedOnce(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let (first, _) = f.call(f.request(id: .int(1)))
             #expect(await eventually { first.isAnswered })
             f.forgetSession = true
@@ -58,9 +59,9 @@ import Testing
 
     /// The leak this suite exists for: the call owns its timer, and the timer's handler must not
     /// own the call. Checked on the call and the timer themselves.
-    @Test func aFinishedCallAndItsTimerAreFreed() async {
+    @Test(arguments: [false, true]) func aFinishedCallAndItsTimerAreFreed(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let sink = RecordingSink()
             let request = f.request()
             let context = sink.context(for: HTTPRequest(method: "POST", target: "/mcp", headers: []))
@@ -68,7 +69,7 @@ import Testing
                                            session: f.pool.session(service: "svc", url: "http://downstream.test/mcp"), tool: "echo",
                                            key: nil, caller: .init(idBytes: Array("1".utf8), modern: false, cors: [], progressToken: nil, downstreamToken: nil),
                                            context: context, stream: nil)
-            call!.start(params: Array(#"{"name":"echo","arguments":{}}"#.utf8))
+            call!.start(params: .bytes(Array(#"{"name":"echo","arguments":{}}"#.utf8)))
             let weakCall = WeakBox(call!)
             let weakTimer = WeakBox(call!.timer)
             call = nil
@@ -78,9 +79,9 @@ import Testing
         }
     }
 
-    @Test func aDownstreamThatCannotBeReachedGivesATypedErrorAndFreesTheCall() async {
+    @Test(arguments: [false, true]) func aDownstreamThatCannotBeReachedGivesATypedErrorAndFreesTheCall(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true)
             let (sink, context) = f.call(f.request())
             #expect(await eventually { f.transport.heldCount == 1 })
             f.transport.fail(.connect("connection refused"))
@@ -92,9 +93,9 @@ import Testing
         }
     }
 
-    @Test func theDeadlineAnswersOnceCancelsDownstreamAndFreesTheCall() async {
+    @Test(arguments: [false, true]) func theDeadlineAnswersOnceCancelsDownstreamAndFreesTheCall(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true, timeout: 0.05)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true, timeout: 0.05)
             let (sink, context) = f.call(f.request())
             #expect(await eventually { sink.isAnswered })
             #expect(sink.responses.count == 1)
@@ -107,9 +108,9 @@ import Testing
         }
     }
 
-    @Test func aClientThatLeavesCancelsTheCallDownstream() async {
+    @Test(arguments: [false, true]) func aClientThatLeavesCancelsTheCallDownstream(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true)
             let (sink, context) = f.call(f.request())
             #expect(await eventually { f.heldCallID != nil })
             let downstreamID = f.heldCallID!
@@ -121,9 +122,9 @@ import Testing
         }
     }
 
-    @Test func aHandshakeCancellationEndsTheExchangeWithoutAResponse() async {
+    @Test(arguments: [false, true]) func aHandshakeCancellationEndsTheExchangeWithoutAResponse(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true)
             let token = f.session()
             let (sink, context) = f.call(f.request(id: .int(5), session: token))
             #expect(await eventually { f.heldCallID != nil })
@@ -138,9 +139,9 @@ import Testing
         }
     }
 
-    @Test func anEndedSessionCancelsItsCallsOnly() async {
+    @Test(arguments: [false, true]) func anEndedSessionCancelsItsCallsOnly(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true)
             let mine = f.session()
             let other = SessionToken.issue(secret: RelayFixture.secret, protocolVersion: "2025-11-25", now: 1_000, random: Array(repeating: 7, count: 16))
             let (a, contextA) = f.call(f.request(id: .int(1), session: mine))
@@ -158,9 +159,9 @@ import Testing
         }
     }
 
-    @Test func progressIsStreamedUnderTheCallersTokenThenTheResult() async {
+    @Test(arguments: [false, true]) func progressIsStreamedUnderTheCallersTokenThenTheResult(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture(holdCalls: true)
+            let f = RelayFixture(fromBytes: fromBytes, holdCalls: true)
             let (sink, context) = f.call(f.request(id: .int(3), progressToken: .string("client-token")))
             #expect(sink.streamStatus == 200)
             #expect(await eventually { f.heldCallID != nil })
@@ -180,20 +181,24 @@ import Testing
         }
     }
 
-    @Test func aModernCallersResultCarriesServerInfo() async {
+    @Test(arguments: [false, true]) func aModernCallersResultCarriesServerInfo(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let (sink, _) = f.call(f.request(modern: true))
             #expect(await eventually { sink.isAnswered })
             let result = sink.responses.first?.json?["result"]
             #expect(result?["resultType"] == .string("complete"))
             #expect(result?["_meta"]?["io.modelcontextprotocol/serverInfo"]?["name"] == .string("mcp-gateway"))
+            let sent = f.transport.requests.compactMap { try? JSONParser.parse($0.body) }.first { $0["method"]?.stringValue == "tools/call" }
+            #expect(sent?["params"]?["name"] == .string("echo"))
+            #expect(sent?["params"]?["arguments"] == .object([("text", .string("hi"))]))
+            #expect(sent?["params"]?["_meta"] == nil, "the protocol's own _meta keys reached the downstream")
         }
     }
 
-    @Test func anUnknownToolIsRefusedWithoutTouchingTheDownstream() async {
+    @Test(arguments: [false, true]) func anUnknownToolIsRefusedWithoutTouchingTheDownstream(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             let (sink, context) = f.call(f.request(tool: "svc__nope"))
             #expect(sink.responses.first?.json?["error"]?["code"] == .int(JSONRPCCode.invalidParams))
             #expect(f.transport.requests.isEmpty)
@@ -202,9 +207,9 @@ import Testing
     }
 
     /// Many calls, every ending mixed: none of them is left behind.
-    @Test func aThousandCallsLeaveNothingBehind() async {
+    @Test(arguments: [false, true]) func aThousandCallsLeaveNothingBehind(fromBytes: Bool) async {
         await onLoop {
-            let f = RelayFixture()
+            let f = RelayFixture(fromBytes: fromBytes)
             var contexts: [WeakBox<ResponseContext>] = []
             var sinks: [RecordingSink] = []
             for i in 0..<1000 {
