@@ -194,7 +194,11 @@ public struct JSONParser: ~Copyable {
     }
 
     private mutating func hex4() throws(JSONParseError) -> UInt32 {
-        guard let v = JSONValidator.hex4(bytes, i) else { throw fail("invalid \\u escape") }
+        guard let v = JSONValidator.hexValue(bytes, i) else {
+            // The error names the first byte that is not a hex digit.
+            if i + 4 <= bytes.count { while JSONValidator.hexValue(bytes, i, digits: 1) != nil { i += 1 } }
+            throw fail("invalid \\u escape")
+        }
         i += 4
         return v
     }

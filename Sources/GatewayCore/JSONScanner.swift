@@ -39,35 +39,16 @@ public enum JSONScanner {
     /// bytes (a key written with escapes does not match); nil for a malformed object.
     public static func field(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int,
                              key: [UInt8]) -> (value: Range<Int>?, end: Int)? {
-        var i = start
-        func space() { while i < end, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-        guard i < end, b[i] == UInt8(ascii: "{") else { return nil }
-        i += 1
-        space()
         var found: Range<Int>?
-        if i < end, b[i] == UInt8(ascii: "}") { return (nil, i + 1) }
-        while true {
-            space()
-            guard i < end, b[i] == UInt8(ascii: "\"") else { return nil }
-            guard let keyEnd = skipString(b, i, end) else { return nil }
-            let isKey = found == nil && keyEnd - i - 2 == key.count && key.withUnsafeBufferPointer { k in
-                memcmpEqual(b.baseAddress! + i + 1, k.baseAddress!, key.count)
+        let past = key.withUnsafeBufferPointer { k in
+            walk(b, start, end) { name, value in
+                if found == nil, name.count == k.count, memcmpEqual(b.baseAddress! + name.lowerBound, k.baseAddress!, k.count) {
+                    found = value
+                }
             }
-            i = keyEnd
-            space()
-            guard i < end, b[i] == UInt8(ascii: ":") else { return nil }
-            i += 1
-            space()
-            let valueStart = i
-            guard let valueEnd = skipValue(b, i, end) else { return nil }
-            if isKey { found = valueStart..<valueEnd }
-            i = valueEnd
-            space()
-            guard i < end else { return nil }
-            if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "}") { return (found, i + 1) }
-            return nil
         }
+        guard let past else { return nil }
+        return (found, past)
     }
 
     /// Calls `body` with each top-level member of the object in `b[range]`: the raw bytes of its key
@@ -77,39 +58,51 @@ public enum JSONScanner {
                                      _ body: (_ key: Range<Int>, _ value: Range<Int>) -> Void) -> Bool {
         var i = range.lowerBound
         let end = range.upperBound
-        func space() { while i < end, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
-        space()
-        guard i < end, b[i] == UInt8(ascii: "{") else { return false }
+        while i < end, isSpace(b[i]) { i += 1 }
+        guard var past = walk(b, i, end, body) else { return false }
+        while past < end, isSpace(b[past]) { past += 1 }
+        return past == end  // nothing may follow the object
+    }
+
+    @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+
+    /// The members of the object whose `{` is at `start`, each given to `body` (the key's raw
+    /// bytes inside the quotes, the value's range); the index just past its `}`, or nil if it is
+    /// not a well-formed object (values are checked for balance, not validated).
+    @inline(__always)
+    static func walk(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int,
+                     _ body: (_ key: Range<Int>, _ value: Range<Int>) -> Void) -> Int? {
+        var i = start
+        func space() { while i < end, isSpace(b[i]) { i += 1 } }
+        guard i < end, b[i] == UInt8(ascii: "{") else { return nil }
         i += 1
         space()
-        if i < end, b[i] == UInt8(ascii: "}") {
-            i += 1
-            space()
-            return i == end
-        }
+        if i < end, b[i] == UInt8(ascii: "}") { return i + 1 }
         while true {
             space()
-            guard i < end, b[i] == UInt8(ascii: "\""), let keyEnd = skipString(b, i, end) else { return false }
+            guard i < end, b[i] == UInt8(ascii: "\""), let keyEnd = skipString(b, i, end) else { return nil }
             let key = (i + 1)..<(keyEnd - 1)
             i = keyEnd
             space()
-            guard i < end, b[i] == UInt8(ascii: ":") else { return false }
+            guard i < end, b[i] == UInt8(ascii: ":") else { return nil }
             i += 1
             space()
             let valueStart = i
-            guard let valueEnd = skipValue(b, i, end) else { return false }
+            guard let valueEnd = skipValue(b, i, end) else { return nil }
             body(key, valueStart..<valueEnd)
             i = valueEnd
             space()
-            guard i < end else { return false }
+            guard i < end else { return nil }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "}") {
-                i += 1
-                space()
-                return i == end  // nothing may follow the object
-            }
-            return false
+            if b[i] == UInt8(ascii: "}") { return i + 1 }
+            return nil
         }
+    }
+
+    /// Whether `b[range]` holds a backslash (a JSON string or key written with escapes).
+    public static func hasBackslash(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        guard let base = b.baseAddress, !range.isEmpty else { return false }
+        return memchr(base + range.lowerBound, 0x5C, range.count) != nil
     }
 
     /// Whether `b[range]` holds exactly `literal`'s bytes.

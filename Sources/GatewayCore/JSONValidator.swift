@@ -16,11 +16,11 @@ public enum JSONValidator {
 
     static let maxDepth = 256
 
-    /// The four hex digits of a `\\u` escape at `i`, or nil.
-    static func hex4(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> UInt32? {
-        guard i + 4 <= b.count else { return nil }
+    /// The value of the `digits` hex digits at `i` (the four of a `\\u` escape), or nil.
+    static func hexValue(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, digits: Int = 4) -> UInt32? {
+        guard i + digits <= b.count else { return nil }
         var v: UInt32 = 0
-        for k in i..<(i + 4) {
+        for k in i..<(i + digits) {
             let c = b[k]
             let d: UInt32
             switch c {
@@ -129,7 +129,7 @@ public enum JSONValidator {
         }
 
         mutating func hex4() -> UInt32? {
-            guard let v = JSONValidator.hex4(b, i) else { return nil }
+            guard let v = JSONValidator.hexValue(b, i) else { return nil }
             i += 4
             return v
         }

@@ -23,27 +23,26 @@ public enum RelayedResponse {
     /// - Parameter serverInfo: the serialized serverInfo object to add for a modern caller.
     public static func rewrap(_ raw: [UInt8], id: [UInt8], modern: Bool, serverInfo: [UInt8]) -> [UInt8]? {
         raw.withUnsafeBufferPointer { buf -> [UInt8]? in
-            // The usual response (plain keys, a handshake-era caller) is found without a member list.
+            // One pass over the members; only keys written with escapes need them decoded.
             var result: Range<Int>?, error: Range<Int>?, escaped = false
             guard JSONScanner.forEachMember(buf, 0..<buf.count, { key, value in
-                if ToolCallEnvelope.hasBackslash(buf, key) { escaped = true }
+                if JSONScanner.hasBackslash(buf, key) { escaped = true }
                 else if result == nil, JSONScanner.equals(buf, key, "result") { result = value }
                 else if error == nil, JSONScanner.equals(buf, key, "error") { error = value }
             }) else { return nil }
-            if !escaped && !modern {
-                if let r = result { return envelope(id: id, key: "result", raw: UnsafeBufferPointer(rebasing: buf[r])) }
-                if let r = error { return envelope(id: id, key: "error", raw: UnsafeBufferPointer(rebasing: buf[r])) }
-                return nil
+            if escaped {
+                guard let members = JSONScanner.members(buf) else { return nil }
+                result = members.range(of: "result")
+                error = members.range(of: "error")
             }
-            guard let members = JSONScanner.members(buf) else { return nil }
-            if let r = members.range(of: "result") {
+            if let r = result {
                 guard modern, let inner = JSONScanner.members(buf, in: r) else {
                     return envelope(id: id, key: "result", raw: UnsafeBufferPointer(rebasing: buf[r]))
                 }
                 let result = modernResult(buf, r, inner, serverInfo: serverInfo)
                 return result.withUnsafeBufferPointer { envelope(id: id, key: "result", raw: $0) }
             }
-            if let r = members.range(of: "error") {
+            if let r = error {
                 return envelope(id: id, key: "error", raw: UnsafeBufferPointer(rebasing: buf[r]))
             }
             return nil

@@ -25,8 +25,6 @@ public struct ToolCallEnvelope: Sendable {
 
     public var idBytes: [UInt8] { Array(body[idRange]) }
 
-    static let backslash = UInt8(ascii: "\\")
-
     public static func scan(_ body: [UInt8]) -> ToolCallEnvelope? {
         body.withUnsafeBufferPointer { b -> ToolCallEnvelope? in
             var jsonrpc: Range<Int>?, id: Range<Int>?, method: Range<Int>?, params: Range<Int>?
@@ -36,7 +34,7 @@ public struct ToolCallEnvelope: Sendable {
                 slot = value
             }
             guard JSONScanner.forEachMember(b, 0..<b.count, { key, value in
-                if hasBackslash(b, key) { plain = false; return }
+                if JSONScanner.hasBackslash(b, key) { plain = false; return }
                 if JSONScanner.equals(b, key, "jsonrpc") { once(&jsonrpc, value) }
                 else if JSONScanner.equals(b, key, "id") { once(&id, value) }
                 else if JSONScanner.equals(b, key, "method") { once(&method, value) }
@@ -61,7 +59,7 @@ public struct ToolCallEnvelope: Sendable {
 
             var name: Range<Int>?, meta: Range<Int>?
             guard JSONScanner.forEachMember(b, params, { key, value in
-                if hasBackslash(b, key) { plain = false; return }
+                if JSONScanner.hasBackslash(b, key) { plain = false; return }
                 if JSONScanner.equals(b, key, "name") { once(&name, value) }
                 else if JSONScanner.equals(b, key, "_meta") { once(&meta, value) }
             }), plain, let name, let nameText = plainString(b, name) else { return nil }
@@ -69,7 +67,7 @@ public struct ToolCallEnvelope: Sendable {
             var version: Range<Int>?, capabilities: Range<Int>?, token: Range<Int>?
             if let meta {
                 guard b[meta.lowerBound] == UInt8(ascii: "{"), JSONScanner.forEachMember(b, meta, { key, value in
-                    if hasBackslash(b, key) { plain = false; return }
+                    if JSONScanner.hasBackslash(b, key) { plain = false; return }
                     if JSONScanner.equals(b, key, "io.modelcontextprotocol/protocolVersion") { once(&version, value) }
                     else if JSONScanner.equals(b, key, "io.modelcontextprotocol/clientCapabilities") { once(&capabilities, value) }
                     else if JSONScanner.equals(b, key, "progressToken") { once(&token, value) }
@@ -86,16 +84,11 @@ public struct ToolCallEnvelope: Sendable {
         }
     }
 
-    static func hasBackslash(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
-        for k in range where b[k] == backslash { return true }
-        return false
-    }
-
     /// The text of the JSON string at `range` (quotes included) when it has no escapes.
     static func plainString(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
         guard range.count >= 2, b[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
         let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
-        guard !hasBackslash(b, inner) else { return nil }
+        guard !JSONScanner.hasBackslash(b, inner) else { return nil }
         return String(decoding: UnsafeBufferPointer(rebasing: b[inner]), as: UTF8.self)
     }
 
@@ -177,9 +170,9 @@ public struct ToolCallEnvelope: Sendable {
     static let metaPrefix: [UInt8] = Array(MCPVersions.metaPrefix.utf8)
 
     static func hasPrefix(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ prefix: [UInt8]) -> Bool {
-        guard range.count >= prefix.count else { return false }
-        for k in 0..<prefix.count where b[range.lowerBound + k] != prefix[k] { return false }
-        return true
+        range.count >= prefix.count && prefix.withUnsafeBufferPointer { p in
+            JSONScanner.memcmpEqual(b.baseAddress! + range.lowerBound, p.baseAddress!, p.count)
+        }
     }
 }
 

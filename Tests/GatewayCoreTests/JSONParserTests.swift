@@ -215,6 +215,16 @@ import Testing
         } catch {
             #expect(error.offset == 3)
         }
+        // A bad \u escape: the first byte that is not a hex digit; a short one: where it starts.
+        for (text, offset) in [(#""\u12g4""#, 5), (#""\uzzzz""#, 3), (#""\u12"#, 3)] {
+            do {
+                _ = try JSONParser.parse(text)
+                Issue.record("expected an error for \(text)")
+            } catch {
+                #expect(error.offset == offset, "\(text)")
+                #expect(error.reason == "invalid \\u escape", "\(text)")
+            }
+        }
     }
 
     @Test func parsesWhatTheWriterWritesForRandomValues() throws {

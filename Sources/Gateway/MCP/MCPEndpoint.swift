@@ -228,12 +228,11 @@ final class MCPEndpoint {
         // A plain `tools/call` is served from its bytes: validated, its envelope located, its
         // params spliced for the downstream. Traced requests, audit lines with arguments and
         // everything the fast path declines go the way of every other request.
-        if tracer == nil, !config.auditArguments, let envelope = ToolCallEnvelope.scan(http.body) {
-            let head = Self.head(http, json: true)
-            if let request = MCPRequestClassifier.postToolCall(head, envelope, origins: origins, session: verify) {
-                onRequest("tools/call", request.modern)
-                return call(request, context, scope, envelope: envelope, cors: corsHeaders(http))
-            }
+        let head = Self.head(http, json: true)
+        if tracer == nil, !config.auditArguments, let envelope = ToolCallEnvelope.scan(http.body),
+           let request = MCPRequestClassifier.postToolCall(head, envelope, origins: origins, session: verify) {
+            onRequest("tools/call", request.modern)
+            return call(request, context, scope, envelope: envelope, cors: corsHeaders(http))
         }
         var scope = scope
         var parseError: String?
@@ -243,7 +242,7 @@ final class MCPEndpoint {
             parseError = error.description
         }
         if tracer != nil { startSpan(http, body, context, &scope) }
-        let classified = MCPRequestClassifier.post(Self.head(http, json: true), body: body, parseError: parseError,
+        let classified = MCPRequestClassifier.post(head, body: body, parseError: parseError,
                                                    origins: origins, session: verify)
         if let (method, modern) = classified.observed { onRequest(method, modern) }
         carryOut(classified.action, http, context, scope)

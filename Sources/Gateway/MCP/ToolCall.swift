@@ -8,7 +8,7 @@ import Reactor
 /// the one `finish` it returns releases everything the call holds.
 ///
 /// Ownership, so that nothing outlives the request: the relay's table and the downstream
-/// exchange's completion hold the call; the call owns its timer, whose handler refers back to it `unowned`
+/// exchange (its reply, until the outcome is delivered) hold the call; the call owns its timer, whose handler refers back to it `unowned`
 /// (a strong capture there is a cycle: call → timer → handler → call); the caller's context and
 /// stream hold their close handlers, which refer to the call `weak`ly.
 @LoopActor

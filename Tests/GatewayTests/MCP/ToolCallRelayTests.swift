@@ -69,7 +69,12 @@ import Testing
                                            session: f.pool.session(service: "svc", url: "http://downstream.test/mcp"), tool: "echo",
                                            key: nil, caller: .init(idBytes: Array("1".utf8), modern: false, cors: [], progressToken: nil, downstreamToken: nil),
                                            context: context, stream: nil)
-            call!.start(params: .bytes(Array(#"{"name":"echo","arguments":{}}"#.utf8)))
+            if fromBytes {
+                let body = Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"svc__echo","arguments":{}}}"#.utf8)
+                call!.start(params: .envelope(ToolCallEnvelope.scan(body)!, originalName: "echo", token: nil))
+            } else {
+                call!.start(params: .bytes(Array(#"{"name":"echo","arguments":{}}"#.utf8)))
+            }
             let weakCall = WeakBox(call!)
             let weakTimer = WeakBox(call!.timer)
             call = nil
